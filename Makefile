@@ -1,0 +1,38 @@
+# Two commands on a fresh machine: `make run` and `make test`. Both create .venv when needed.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: venv run test lint mlflow-ui lock clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+## Run the whole default pipeline (collect -> train) with DVC.
+run: venv
+	dvc repro
+
+## Run the test suite and the linter.
+test: venv
+	ruff check pipeline tests benchmarks
+	pytest
+
+lint: venv
+	ruff check pipeline tests benchmarks
+
+## Open the MLflow UI on the project's tracking store.
+mlflow-ui: venv
+	mlflow ui --backend-store-uri sqlite:///mlflow.db
+
+## Refresh requirements.lock from the current .venv (after changing pyproject.toml).
+lock: venv
+	{ head -n 2 requirements.lock; $(BIN)/python -m pip freeze --exclude-editable; } > requirements.lock.tmp
+	mv requirements.lock.tmp requirements.lock

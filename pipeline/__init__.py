@@ -1,0 +1,1 @@
+"""Train a quantised QKeras WaveNet waveshaper and carry it to an FPGA through hls4ml."""

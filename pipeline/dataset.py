@@ -1,0 +1,157 @@
+"""The collected dataset on disk: WAV pairs plus `manifest.csv`, and loading it for training.
+
+Layout of a dataset folder (written by the collect stage):
+
+    manifest.csv                one row per segment, columns MANIFEST_COLUMNS
+    audio/<split>/<id>_input.wav    mono core wave (32-bit float WAV)
+    audio/<split>/<id>_target.wav   mono shaped wave
+
+The embedding (e0, e1) is held constant over a segment, so it lives in the manifest, not in
+audio. A segment belongs to exactly one split; training windows are cut inside segments, so
+splits never share a window.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from pipeline.errors import DataError
+
+MANIFEST = "manifest.csv"
+_SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile's sf_command that controls the PEAK chunk
+
+
+def write_wav(path: Path, wave: np.ndarray, sample_rate: int) -> None:
+    """A 32-bit float mono WAV, the same bytes for the same samples.
+
+    libsndfile stamps the time into the PEAK chunk of float WAVs; soundfile has no switch for
+    it, so it is turned off through libsndfile's own command interface.
+    """
+    with sf.SoundFile(path, "w", sample_rate, 1, subtype="FLOAT", format="WAV") as handle:
+        sf._snd.sf_command(handle._file, _SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
+        handle.write(np.asarray(wave, dtype=np.float32))
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One manifest row. `shape` is a corner name, `first+second` for an edge crossfade with
+    `mix` the weight of `first`, or a recording's label."""
+
+    id: str
+    split: str
+    source: str  # synth | recorded
+    kind: str  # corner | edge | interior
+    shape: str
+    mix: float
+    e0: float
+    e1: float
+    freq_start_hz: float  # nan when unknown
+    freq_end_hz: float
+    heldout_freq: bool
+    sample_rate: int
+    samples: int
+    input_file: str
+    target_file: str
+
+
+MANIFEST_COLUMNS = [f.name for f in fields(Segment)]
+
+
+@dataclass
+class SplitData:
+    """One split in memory: per segment an input (T, 3) = [core, e0, e1] and a target (T, 1)."""
+
+    segments: list[Segment]
+    inputs: list[np.ndarray]
+    targets: list[np.ndarray]
+
+
+def model_input(core: np.ndarray, e0: float, e1: float) -> np.ndarray:
+    """The model's input channels for a core wave under a constant embedding: (T, 3)."""
+    core = np.asarray(core, dtype=np.float32)
+    return np.stack([core, np.full_like(core, e0), np.full_like(core, e1)], axis=-1)
+
+
+def _format(value: object) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return repr(value)  # shortest round-trip form: stable bytes, exact on reading
+    return str(value)
+
+
+def write_dataset(
+    out_dir: Path, items: Iterable[tuple[Segment, np.ndarray, np.ndarray]]
+) -> list[Segment]:
+    """Write segments and their audio to `out_dir`, all or nothing.
+
+    Everything goes to a temporary sibling folder that is renamed into place at the end, so
+    an interrupted run never leaves a folder that looks complete.
+    """
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        segments = []
+        for segment, core, target in items:
+            for rel, wave in ((segment.input_file, core), (segment.target_file, target)):
+                path = tmp / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_wav(path, wave, segment.sample_rate)
+            segments.append(segment)
+        with open(tmp / MANIFEST, "w", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(MANIFEST_COLUMNS)
+            for segment in segments:
+                writer.writerow([_format(v) for v in asdict(segment).values()])
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return segments
+
+
+def read_manifest(dataset_dir: Path) -> list[Segment]:
+    path = Path(dataset_dir) / MANIFEST
+    try:
+        with open(path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError as err:
+        raise DataError(f"{path}: cannot read dataset manifest ({err.strerror})") from None
+    converters = {f.name: f.type for f in fields(Segment)}
+    segments = []
+    for row in rows:
+        values = {}
+        for name, kind in converters.items():
+            raw = row[name]
+            values[name] = {"int": int, "float": float, "bool": lambda s: s == "1"}.get(
+                kind, str)(raw)
+        segments.append(Segment(**values))
+    return segments
+
+
+def load_split(dataset_dir: Path, split: str) -> SplitData:
+    dataset_dir = Path(dataset_dir)
+    data = SplitData([], [], [])
+    for segment in read_manifest(dataset_dir):
+        if segment.split != split:
+            continue
+        core, _ = sf.read(dataset_dir / segment.input_file, dtype="float32")
+        target, _ = sf.read(dataset_dir / segment.target_file, dtype="float32")
+        data.segments.append(segment)
+        data.inputs.append(model_input(core, segment.e0, segment.e1))
+        data.targets.append(target[:, None])
+    if not data.segments:
+        raise DataError(f"{dataset_dir / MANIFEST}: no segments in the '{split}' split")
+    return data

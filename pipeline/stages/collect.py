@@ -1,0 +1,33 @@
+"""collect: synthesise (and/or import) the waveshaping dataset into one folder."""
+
+import argparse
+import itertools
+from pathlib import Path
+
+from pipeline import recorded, synth
+from pipeline.config import load_params
+from pipeline.dataset import write_dataset
+from pipeline.errors import run_stage
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml", type=Path)
+    parser.add_argument("--out", default="data/dataset", type=Path)
+    args = parser.parse_args()
+
+    params = load_params(args.params)
+    data = params.data
+    imported, synthesised = [], iter(())
+    if data.source in ("recorded", "both"):
+        # Every recorded pair is checked before anything is synthesised or written.
+        pairs = recorded.load_pairs(data.recorded, data.sample_rate)
+        imported = recorded.segment_pairs(pairs, data.recorded, data.sample_rate, params.seed)
+    if data.source in ("synth", "both"):
+        synthesised = synth.synthesize(data.synth, data.sample_rate, params.seed, progress=True)
+    segments = write_dataset(args.out, itertools.chain(imported, synthesised))
+    print(f"collect: wrote {len(segments)} segments to {args.out}")
+
+
+if __name__ == "__main__":
+    run_stage(main)

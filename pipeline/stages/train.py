@@ -1,0 +1,99 @@
+"""train: train one model config on the dataset and track the run in MLflow.
+
+Writes `models/<name>/` (the QKeras model, its config, history and figures) and
+`metrics/train/<name>.json`, and logs the same to an MLflow run named after the model.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import yaml
+
+from pipeline import plots, tracking, training
+from pipeline.config import SPLITS, load_model_config, load_params, model_config_path
+from pipeline.dataset import load_split, write_wav
+from pipeline.errors import run_stage
+
+
+def write_json_atomic(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("model", help="model config name: configs/models/<model>.yaml")
+    parser.add_argument("--params", default="params.yaml", type=Path)
+    parser.add_argument("--models-dir", default="configs/models", type=Path)
+    parser.add_argument("--data", default="data/dataset")
+    parser.add_argument("--out", default=None, type=Path, help="default: models/<model>")
+    parser.add_argument("--metrics", default=None, type=Path,
+                        help="default: metrics/train/<model>.json")
+    parser.add_argument("--root", default=".", type=Path, help="project root (git, dvc.lock)")
+    args = parser.parse_args()
+    out = args.out or Path("models") / args.model
+    metrics_path = args.metrics or Path("metrics/train") / f"{args.model}.json"
+
+    params = load_params(args.params)
+    config_path = model_config_path(args.models_dir, args.model)
+    model_config = load_model_config(config_path)
+    train_data, validation_data, test_data = (load_split(Path(args.data), s) for s in SPLITS)
+    skip = model_config.receptive_field - 1
+    rate = params.data.sample_rate
+    training.check_window(model_config, params.train, train_data)
+
+    with tracking.start_run(args.root, params.tracking.experiment, model_config.name):
+        tracking.log_params(tracking.run_params(model_config, params))
+        mlflow.set_tags({"git_commit": tracking.git_commit(args.root),
+                         "dataset_dvc_md5": tracking.dataset_hash(args.root, args.data),
+                         "scheme": model_config.scheme})
+        result = training.train(model_config, params.train, train_data, validation_data,
+                                params.seed, callbacks=[tracking.EpochLogger()])
+        test_metrics = training.evaluate(result.model, test_data, skip)
+        summary = {f"test_{key}": value for key, value in test_metrics.items()}
+        summary.update(best_epoch=result.best_epoch,
+                       best_val_esr=float(result.history["val_esr"][result.best_epoch]),
+                       epochs_run=len(result.history["loss"]))
+        mlflow.log_metrics({k: v for k, v in summary.items() if np.isfinite(v)})
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        try:
+            result.model.save(staging / "model.h5")
+            shutil.copy(config_path, staging / "model_config.yaml")
+            (staging / "params.yaml").write_text(yaml.safe_dump(
+                params.model_dump(mode="json"), sort_keys=False))
+            keys = ("loss", "val_loss", "val_esr")
+            rows = ["epoch," + ",".join(keys)] + [
+                f"{epoch}," + ",".join(repr(float(result.history[k][epoch])) for k in keys)
+                for epoch in range(len(result.history["loss"]))]
+            (staging / "history.csv").write_text("\n".join(rows) + "\n")
+            plots.training_curves(result.history, staging / "training_curves.png",
+                                  f"{model_config.name}: training")
+            plots.embedding_grid(result.model, staging / "embedding_grid.png", rate,
+                                 model_config.receptive_field)
+            (staging / "examples").mkdir()
+            for shape, wave in plots.corner_examples(result.model, rate,
+                                                     model_config.receptive_field).items():
+                write_wav(staging / "examples" / f"{shape}.wav", wave, rate)
+            mlflow.log_artifacts(str(staging))
+            if out.exists():
+                shutil.rmtree(out)
+            os.replace(staging, out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        write_json_atomic(metrics_path, summary)
+    print(f"train {model_config.name}: test_esr_corners {summary['test_esr_corners']:.4f}, "
+          f"test_esr_edges {summary['test_esr_edges']:.4f}")
+
+
+if __name__ == "__main__":
+    run_stage(main)

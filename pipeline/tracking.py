@@ -1,0 +1,113 @@
+"""MLflow tracking: one run per trained model config, so quantisation schemes can be compared
+side by side in the MLflow UI.
+
+By default the store is embedded: `sqlite:///mlflow.db` at the project root, artifacts in
+`mlartifacts/` beside it. `MLFLOW_TRACKING_URI` points runs elsewhere (a server, another
+file). Open the UI with `mlflow ui --backend-store-uri sqlite:///mlflow.db`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import tensorflow as tf
+import yaml
+
+from pipeline.config import ModelConfig, Params
+from pipeline.model import model_cost
+
+
+def tracking_uri(root: Path) -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root.resolve()}/mlflow.db"
+
+
+@contextlib.contextmanager
+def start_run(root: Path, experiment: str, run_name: str) -> Iterator[mlflow.ActiveRun]:
+    """A run in `experiment`; an exception inside marks it FAILED (MLflow's own handling)."""
+    uri = tracking_uri(root)
+    mlflow.set_tracking_uri(uri)
+    if mlflow.get_experiment_by_name(experiment) is None:
+        location = (root.resolve() / "mlartifacts").as_uri() if uri.startswith("sqlite") else None
+        mlflow.create_experiment(experiment, artifact_location=location)
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name=run_name) as run:
+        yield run
+
+
+def _flatten(prefix: str, value: object) -> dict[str, object]:
+    if isinstance(value, dict):
+        flat: dict[str, object] = {}
+        for key, item in value.items():
+            flat.update(_flatten(f"{prefix}.{key}" if prefix else str(key), item))
+        return flat
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        flat = {}
+        for index, item in enumerate(value):
+            flat.update(_flatten(f"{prefix}.{index}", item))
+        return flat
+    return {prefix: value}
+
+
+def run_params(model_config: ModelConfig, params: Params) -> dict[str, object]:
+    """The whole config as flat MLflow params, with the headline figures first-class."""
+    cost = model_cost(model_config)
+    kernel = model_config.kernel_quantizer
+    headline = {
+        "scheme": model_config.scheme,
+        "bits": kernel.bits,
+        "integer_bits": getattr(kernel, "integer", ""),
+        "activation_bits": getattr(model_config.activation, "bits", ""),
+        "filters": [layer.filters for layer in model_config.layers],
+        "dilations": [layer.dilation for layer in model_config.layers],
+        "kernel_sizes": [layer.kernel_size for layer in model_config.layers],
+        "receptive_field": model_config.receptive_field,
+        "parameters": cost.parameters,
+        "multipliers": cost.multipliers,
+        "shift_adds": cost.shift_adds,
+    }
+    model = _flatten("model", model_config.model_dump(exclude={"description"}))
+    rest = _flatten("", params.model_dump(include={"seed", "data", "train"}))
+    return {**headline, **model, **rest}
+
+
+def log_params(values: dict[str, object]) -> None:
+    mlflow.log_params({key: str(value)[:6000] for key, value in values.items()})
+
+
+def git_commit(root: Path) -> str:
+    """HEAD's commit, suffixed `-dirty` when tracked files differ from it."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("-dirty" if dirty.strip() else "")
+
+
+def dataset_hash(root: Path, dataset_dir: str) -> str:
+    """The DVC hash of the dataset folder as recorded in dvc.lock by the collect stage."""
+    try:
+        lock = yaml.safe_load((root / "dvc.lock").read_text()) or {}
+    except OSError:
+        return "unknown"
+    for stage in lock.get("stages", {}).values():
+        for out in stage.get("outs", []):
+            if out.get("path") == dataset_dir:
+                return out.get("md5", "unknown")
+    return "unknown"
+
+
+class EpochLogger(tf.keras.callbacks.Callback):
+    """Logs each epoch's `loss`, `val_loss` and `val_esr` to the active run."""
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        mlflow.log_metrics({key: float(logs[key]) for key in ("loss", "val_loss", "val_esr")
+                            if key in logs}, step=epoch)

@@ -1,0 +1,151 @@
+"""A tiny but real training run of the train stage, tracked in a temporary MLflow store."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import ROOT
+
+
+def run(args: list[str], env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True,
+                          text=True, env=env)
+
+
+@pytest.fixture
+def tracked(tmp_path, params_file, models_dir):
+    """Collect a tiny dataset and train the tiny model; return the store and outputs."""
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
+    data = tmp_path / "dataset"
+    result = run(["pipeline.stages.collect", "--params", str(params_file), "--out", str(data)],
+                 env)
+    assert result.returncode == 0, result.stderr
+    out, metrics = tmp_path / "models" / "out" / "tiny", tmp_path / "metrics" / "tiny.json"
+    result = run(["pipeline.stages.train", "tiny", "--params", str(params_file), "--models-dir",
+                  str(models_dir), "--data", str(data), "--out", str(out), "--metrics",
+                  str(metrics), "--root", str(ROOT)], env)
+    assert result.returncode == 0, result.stderr
+    return env["MLFLOW_TRACKING_URI"], out, metrics
+
+
+def test_train_stage_logs_a_complete_run(tracked):
+    uri, out, metrics_path = tracked
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("waveshaper")
+    (run_info,) = client.search_runs([experiment.experiment_id])
+    assert run_info.info.run_name == "tiny" and run_info.info.status == "FINISHED"
+
+    params = run_info.data.params
+    assert params["scheme"] == "po2" and params["bits"] == "12"
+    assert params["receptive_field"] == "6" and params["dilations"] == "[1, 1, 2]"
+    assert params["multipliers"] == str(2 * 3 * 4 + 3 * 4 * 1)
+    assert params["shift_adds"] == str(4 * 6 + 6 * 4)
+    assert params["train.epochs"] == "2" and params["model.layers.1.factorized_rank"] == "6"
+
+    for key in ("loss", "val_loss", "val_esr"):
+        history = client.get_metric_history(run_info.info.run_id, key)
+        assert [m.step for m in history] == [0, 1]
+    metrics = run_info.data.metrics
+    for key in ("test_esr_corners", "test_esr_edges", "test_esr_sine", "test_esr_ramp",
+                "test_esr_square", "test_esr_zigzag", "test_esr_heldout_freq"):
+        assert np.isfinite(metrics[key]) and metrics[key] > 0
+    assert json.loads(metrics_path.read_text())["test_esr_corners"] == pytest.approx(
+        metrics["test_esr_corners"])
+
+    tags = run_info.data.tags
+    assert len(tags["git_commit"].removesuffix("-dirty")) in (40, len("unknown"))
+    assert "dataset_dvc_md5" in tags
+
+    artifacts = {a.path for a in client.list_artifacts(run_info.info.run_id)}
+    assert {"model.h5", "model_config.yaml", "params.yaml", "history.csv",
+            "training_curves.png", "embedding_grid.png", "examples"} <= artifacts
+    examples = {a.path for a in client.list_artifacts(run_info.info.run_id, "examples")}
+    assert examples == {f"examples/{s}.wav" for s in ("sine", "ramp", "square", "zigzag")}
+    assert sorted(p.name for p in out.iterdir()) == sorted(artifacts)
+
+
+def test_logged_model_loads_with_qkeras_custom_objects(tracked):
+    from qkeras.utils import load_qmodel
+
+    uri, out, _ = tracked
+    client = MlflowClient(uri)
+    (run_info,) = client.search_runs([client.get_experiment_by_name("waveshaper")
+                                      .experiment_id])
+    path = mlflow.artifacts.download_artifacts(run_id=run_info.info.run_id,
+                                               artifact_path="model.h5", tracking_uri=uri)
+    model = load_qmodel(path, compile=False)
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 50, 3)).astype("float32")
+    reference = load_qmodel(out / "model.h5", compile=False)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), reference.predict(x, verbose=0))
+
+
+def test_a_crash_marks_the_run_failed(tmp_path, params_file, models_dir, monkeypatch):
+    from pipeline import training
+    from pipeline.stages import train as train_stage
+
+    data = tmp_path / "dataset"
+    result = run(["pipeline.stages.collect", "--params", str(params_file), "--out", str(data)],
+                 dict(os.environ))
+    assert result.returncode == 0, result.stderr
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("simulated crash during evaluation")
+
+    monkeypatch.setattr(training, "evaluate", crash)
+    monkeypatch.setattr(sys, "argv", ["train", "tiny", "--params", str(params_file),
+                                      "--models-dir", str(models_dir), "--data", str(data),
+                                      "--out", str(tmp_path / "out"), "--root", str(ROOT)])
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train_stage.main()
+    client = MlflowClient(uri)
+    (run_info,) = client.search_runs([client.get_experiment_by_name("waveshaper")
+                                      .experiment_id])
+    assert run_info.info.status == "FAILED"
+    assert not (tmp_path / "out").exists()
+
+
+def test_training_is_reproducible(tmp_path, params_file, models_dir):
+    from pipeline.config import load_model_config, load_params
+    from pipeline.dataset import load_split, write_dataset
+    from pipeline.synth import synthesize
+
+    params = load_params(params_file)
+    write_dataset(tmp_path / "ds", synthesize(params.data.synth, 48000, params.seed))
+    train, validation = (load_split(tmp_path / "ds", s) for s in ("train", "validation"))
+    config = load_model_config(models_dir / "tiny.yaml")
+    first, second = (training_run(config, params, train, validation) for _ in range(2))
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def training_run(config, params, train, validation):
+    from pipeline.training import train as train_model
+
+    return train_model(config, params.train, train, validation, params.seed,
+                       verbose=0).model.get_weights()
+
+
+def test_windows_longer_than_segments_are_a_config_error(tmp_path, params_file, models_dir):
+    from pipeline.config import load_model_config, load_params
+    from pipeline.dataset import load_split, write_dataset
+    from pipeline.errors import ConfigError
+    from pipeline.synth import synthesize
+    from pipeline.training import check_window
+
+    params = load_params(params_file)
+    write_dataset(tmp_path / "ds", synthesize(params.data.synth, 48000, params.seed))
+    train = load_split(Path(tmp_path / "ds"), "train")
+    config = load_model_config(models_dir / "tiny.yaml")
+    long_windows = params.train.model_copy(update={"window_receptive_fields": 1000})
+    with pytest.raises(ConfigError, match=r"6000-sample windows, longer than the shortest "
+                                          r"training segment \(2400 samples\)"):
+        check_window(config, long_windows, train)
