@@ -20,13 +20,12 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 run: venv
 	dvc repro
 
-## Run the test suite and the linter.
-test: venv
-	ruff check pipeline tests benchmarks
+## Run the linter, then the test suite.
+test: lint
 	pytest
 
 lint: venv
-	ruff check pipeline tests benchmarks
+	ruff check pipeline tests
 
 ## Open the MLflow UI on the project's tracking store.
 mlflow-ui: venv
