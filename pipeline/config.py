@@ -249,8 +249,11 @@ class TrainConfig(_Strict):
     steps_per_epoch: int = Field(ge=1)
     epochs: int = Field(ge=1)
     learning_rate: float = Field(gt=0)
+    # cosine: decays from learning_rate to 0 over epochs x steps_per_epoch
+    lr_schedule: Literal["constant", "cosine"]
     l2: float = Field(ge=0)
     early_stopping_patience: int = Field(ge=1)
+    restarts: int = Field(ge=1)  # independent initialisations; the best on validation is kept
 
 
 class TrackingConfig(_Strict):

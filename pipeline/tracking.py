@@ -11,15 +11,18 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
-import tensorflow as tf
 import yaml
+from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
 
 from pipeline.config import ModelConfig, Params
 from pipeline.model import model_cost
+from pipeline.training import TrainResult
 
 
 def tracking_uri(root: Path) -> str:
@@ -104,10 +107,15 @@ def dataset_hash(root: Path, dataset_dir: str) -> str:
     return "unknown"
 
 
-class EpochLogger(tf.keras.callbacks.Callback):
-    """Logs each epoch's `loss`, `val_loss` and `val_esr` to the active run."""
+def log_history(result: TrainResult) -> None:
+    """Per-epoch `loss`, `val_loss` and `val_esr` of the kept restart, and every restart's
+    `val_esr` as `restart_<r>_val_esr`, so the spread between initialisations is visible.
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = logs or {}
-        mlflow.log_metrics({key: float(logs[key]) for key in ("loss", "val_loss", "val_esr")
-                            if key in logs}, step=epoch)
+    Logged after training, in one batch from this thread: the restarts train in worker
+    threads, and MLflow's active run belongs to the thread that started it."""
+    now = int(time.time() * 1000)
+    metrics = [Metric(key, float(values[epoch]), now, epoch)
+               for key, values in result.history.items() for epoch in range(len(values))]
+    metrics += [Metric(f"restart_{r.restart}_val_esr", float(value), now, epoch)
+                for r in result.restarts for epoch, value in enumerate(r.history["val_esr"])]
+    MlflowClient().log_batch(mlflow.active_run().info.run_id, metrics=metrics)

@@ -1,14 +1,23 @@
 """Train a model on the collected dataset, in the small config-driven style of Neural Amp
 Modeler: random windows from the training segments, Adam, early stopping on validation ESR.
 
-Windows are `window_receptive_fields` receptive fields long and drawn afresh every epoch from
-a generator seeded with (seed, epoch). Validation runs the model over whole validation
-segments, so its ESR measures exactly what streaming inference will do.
+Windows are `window_receptive_fields` receptive fields long, drawn afresh every epoch from a
+generator seeded with (seed, restart, epoch). A whole epoch of steps runs inside one
+`tf.function`, because at the small batches that train these tiny models best, Keras's
+per-step `fit` machinery cost as much as the arithmetic.
+
+`restarts` independent initialisations train side by side in threads (the second core is
+otherwise idle: one small model does not keep two busy) and the one with the lowest
+validation ESR is kept. Tiny networks land in minima of quite different quality from one
+initialisation to the next, so the best of a few is worth more than one trained longer.
+Validation runs the model over whole validation segments, so its ESR measures exactly what
+streaming inference will do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +29,8 @@ from pipeline.errors import ConfigError
 from pipeline.metrics import esr, masked_mse
 from pipeline.model import build_model
 
+HISTORY_KEYS = ("loss", "val_loss", "val_esr")
+
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and TensorFlow and make TensorFlow's kernels deterministic."""
@@ -27,36 +38,19 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-class WindowBatches(tf.keras.utils.Sequence):
-    """An epoch of random (segment, offset) training windows, the same for the same seed."""
-
-    def __init__(self, data: SplitData, window: int, batch_size: int, steps: int, seed: int):
-        super().__init__()
-        self.data, self.window, self.batch_size, self.steps = data, window, batch_size, steps
-        self.seed, self.epoch = seed, 0
-        self._draw()
-
-    def _draw(self) -> None:
-        rng = np.random.default_rng([self.seed, self.epoch])
-        count = self.steps * self.batch_size
-        self.segment_index = rng.integers(0, len(self.data.inputs), size=count)
-        lengths = np.array([len(x) for x in self.data.inputs])[self.segment_index]
-        self.offsets = (rng.random(count) * (lengths - self.window + 1)).astype(int)
-
-    def __len__(self) -> int:
-        return self.steps
-
-    def __getitem__(self, step: int):
-        picks = slice(step * self.batch_size, (step + 1) * self.batch_size)
-        xs, ys = [], []
-        for segment, offset in zip(self.segment_index[picks], self.offsets[picks], strict=True):
-            xs.append(self.data.inputs[segment][offset:offset + self.window])
-            ys.append(self.data.targets[segment][offset:offset + self.window])
-        return np.stack(xs), np.stack(ys)
-
-    def on_epoch_end(self) -> None:
-        self.epoch += 1
-        self._draw()
+def epoch_windows(data: SplitData, window: int, batch_size: int, steps: int,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """An epoch of random (segment, offset) training windows: inputs (steps, batch, window,
+    C_in) and targets (steps, batch, window, 1)."""
+    count = steps * batch_size
+    segment_index = rng.integers(0, len(data.inputs), size=count)
+    lengths = np.array([len(x) for x in data.inputs])[segment_index]
+    offsets = (rng.random(count) * (lengths - window + 1)).astype(int)
+    xs = np.stack([data.inputs[s][o:o + window] for s, o in zip(segment_index, offsets,
+                                                                 strict=True)])
+    ys = np.stack([data.targets[s][o:o + window] for s, o in zip(segment_index, offsets,
+                                                                 strict=True)])
+    return (xs.reshape(steps, batch_size, window, -1), ys.reshape(steps, batch_size, window, -1))
 
 
 def predict_segments(model: tf.keras.Model, data: SplitData) -> list[np.ndarray]:
@@ -67,7 +61,7 @@ def predict_segments(model: tf.keras.Model, data: SplitData) -> list[np.ndarray]
         by_length.setdefault(len(x), []).append(i)
     for indices in by_length.values():
         batch = np.stack([data.inputs[i] for i in indices])
-        predictions = model.predict(batch, batch_size=16, verbose=0)
+        predictions = model(batch, training=False).numpy()
         for i, prediction in zip(indices, predictions, strict=True):
             outputs[i] = prediction
     return outputs
@@ -110,21 +104,13 @@ def evaluate(model: tf.keras.Model, data: SplitData, skip: int) -> dict[str, flo
     return metrics
 
 
-class ValidationESR(tf.keras.callbacks.Callback):
-    """Adds `val_loss` (masked MSE) and `val_esr` on whole validation segments to the logs,
-    before early stopping and logging callbacks read them."""
-
-    def __init__(self, data: SplitData, skip: int):
-        super().__init__()
-        self.data, self.skip = data, skip
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        predictions = predict_segments(self.model, self.data)
-        target = np.concatenate([y[self.skip:] for y in self.data.targets])
-        prediction = np.concatenate([p[self.skip:] for p in predictions])
-        logs = logs if logs is not None else {}
-        logs["val_loss"] = float(np.mean((target - prediction) ** 2))
-        logs["val_esr"] = esr(target, prediction)
+def validation_metrics(model: tf.keras.Model, data: SplitData, skip: int) -> dict[str, float]:
+    """`val_loss` (masked MSE) and `val_esr` over whole validation segments."""
+    predictions = predict_segments(model, data)
+    target = np.concatenate([y[skip:] for y in data.targets])
+    prediction = np.concatenate([p[skip:] for p in predictions])
+    return {"val_loss": float(np.mean((target - prediction) ** 2)),
+            "val_esr": esr(target, prediction)}
 
 
 def check_window(model_config: ModelConfig, train_config: TrainConfig,
@@ -140,32 +126,128 @@ def check_window(model_config: ModelConfig, train_config: TrainConfig,
     return window
 
 
+def restart_seed(seed: int, restart: int) -> int:
+    """Restart 0 starts from `seed` itself; the others from seeds derived from it."""
+    return seed if restart == 0 else int(np.random.SeedSequence([seed, restart])
+                                         .generate_state(1)[0])
+
+
+def learning_rate_schedule(config: TrainConfig):
+    """Adam's learning rate: constant, or a cosine decay to 0 over the planned steps. The
+    small batches these models train best with want a high rate early and a quiet end."""
+    if config.lr_schedule == "cosine":
+        return tf.keras.optimizers.schedules.CosineDecay(
+            config.learning_rate, config.epochs * config.steps_per_epoch)
+    return config.learning_rate
+
+
 @dataclass
-class TrainResult:
-    model: tf.keras.Model
+class RestartResult:
+    """One initialisation's training: its best weights and per-epoch history."""
+
+    restart: int
+    weights: list[np.ndarray]
     history: dict[str, list[float]] = field(default_factory=dict)
     best_epoch: int = 0
 
+    @property
+    def best_val_esr(self) -> float:
+        return self.history["val_esr"][self.best_epoch]
+
+
+@dataclass
+class TrainResult:
+    model: tf.keras.Model
+    history: dict[str, list[float]]
+    best_epoch: int
+    restarts: list[RestartResult]
+    chosen: int
+
+
+class _Restart:
+    """A model, its optimiser and a compiled epoch: one independent training run."""
+
+    def __init__(self, index: int, model_config: ModelConfig, config: TrainConfig,
+                 seed: int, window: int):
+        self.index, self.config, self.window = index, config, window
+        self.seed = restart_seed(seed, index)
+        tf.keras.utils.set_random_seed(self.seed)
+        self.model = build_model(model_config, config.l2)
+        self.optimizer = tf.keras.optimizers.Adam(learning_rate_schedule(config))
+        self.optimizer.build(self.model.trainable_variables)
+        self.skip = model_config.receptive_field - 1
+        self.loss = masked_mse(self.skip)
+        self.epoch = tf.function(self._epoch)
+
+    def _epoch(self, xs: tf.Tensor, ys: tf.Tensor) -> tf.Tensor:
+        """Every step of an epoch; the mean training loss (masked MSE plus L2), as Keras
+        reports it."""
+        variables = self.model.trainable_variables
+        total = tf.constant(0.0)
+        for step in tf.range(tf.shape(xs)[0]):
+            with tf.GradientTape() as tape:
+                prediction = self.model(xs[step], training=True)
+                loss = self.loss(ys[step], prediction)
+                if self.model.losses:
+                    loss += tf.add_n(self.model.losses)
+            self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables,
+                                               strict=True))
+            total += loss
+        return total / tf.cast(tf.shape(xs)[0], tf.float32)
+
+    def run(self, train_data: SplitData, validation_data: SplitData,
+            on_epoch: Callable[[int, int, dict[str, float]], None]) -> RestartResult:
+        history: dict[str, list[float]] = {key: [] for key in HISTORY_KEYS}
+        best = RestartResult(self.index, self.model.get_weights(), history)
+        best_val_esr = np.inf
+        for epoch in range(self.config.epochs):
+            rng = np.random.default_rng([self.seed, epoch])
+            xs, ys = epoch_windows(train_data, self.window, self.config.batch_size,
+                                   self.config.steps_per_epoch, rng)
+            logs = {"loss": float(self.epoch(xs, ys))}
+            logs.update(validation_metrics(self.model, validation_data, self.skip))
+            for key in HISTORY_KEYS:
+                history[key].append(logs[key])
+            if logs["val_esr"] < best_val_esr:
+                best_val_esr = logs["val_esr"]
+                best.best_epoch, best.weights = epoch, self.model.get_weights()
+            on_epoch(self.index, epoch, logs)
+            if epoch - best.best_epoch >= self.config.early_stopping_patience:
+                break
+        return best
+
 
 def train(model_config: ModelConfig, train_config: TrainConfig, train_data: SplitData,
-          validation_data: SplitData, seed: int,
-          callbacks: Sequence[tf.keras.callbacks.Callback] = (),
-          verbose: int = 2) -> TrainResult:
-    """Train from a seeded initialisation; the returned model holds the best validation
-    weights. `callbacks` run after validation, so they see `val_loss` and `val_esr`."""
+          validation_data: SplitData, seed: int, verbose: bool = True) -> TrainResult:
+    """Train `restarts` seeded initialisations side by side; return the one with the lowest
+    validation ESR, its model holding its best-epoch weights."""
     window = check_window(model_config, train_config, train_data)
     seed_everything(seed)
-    model = build_model(model_config, train_config.l2)
-    skip = model_config.receptive_field - 1
-    model.compile(optimizer=tf.keras.optimizers.Adam(train_config.learning_rate),
-                  loss=masked_mse(skip))
-    batches = WindowBatches(train_data, window, train_config.batch_size,
-                            train_config.steps_per_epoch, seed)
-    early_stopping = tf.keras.callbacks.EarlyStopping(
-        monitor="val_esr", mode="min", patience=train_config.early_stopping_patience,
-        restore_best_weights=True)
-    history = model.fit(
-        batches, epochs=train_config.epochs, shuffle=False, verbose=verbose,
-        callbacks=[ValidationESR(validation_data, skip), early_stopping, *callbacks])
-    val_esr = history.history["val_esr"]
-    return TrainResult(model, history.history, int(np.argmin(val_esr)))
+    restarts = [_Restart(i, model_config, train_config, seed, window)
+                for i in range(train_config.restarts)]
+    results: list[RestartResult | None] = [None] * len(restarts)
+    failures: list[BaseException] = []
+
+    def report(restart: int, epoch: int, logs: dict[str, float]) -> None:
+        if verbose:
+            print(f"restart {restart + 1}/{len(restarts)} epoch {epoch + 1}/"
+                  f"{train_config.epochs}: " + " ".join(f"{k} {v:.4f}" for k, v in
+                                                          logs.items()), flush=True)
+
+    def work(restart: _Restart) -> None:
+        try:
+            results[restart.index] = restart.run(train_data, validation_data, report)
+        except BaseException as error:  # re-raised in the calling thread below
+            failures.append(error)
+
+    threads = [threading.Thread(target=work, args=(r,)) for r in restarts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+    chosen = min(results, key=lambda r: r.best_val_esr)
+    model = restarts[chosen.restart].model
+    model.set_weights(chosen.weights)
+    return TrainResult(model, chosen.history, chosen.best_epoch, list(results), chosen.restart)

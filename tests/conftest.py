@@ -18,7 +18,7 @@ def small_params(**overrides) -> dict:
     synth["segment_seconds"] = 0.05
     synth["segments"] = {"train": 12, "validation": 4, "test": 16}
     params["train"].update(epochs=2, steps_per_epoch=3, batch_size=4,
-                           early_stopping_patience=2)
+                           early_stopping_patience=2, restarts=2)
     params["models"] = ["tiny"]
     for dotted, value in overrides.items():
         node = params

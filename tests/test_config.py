@@ -29,6 +29,9 @@ PARAM_ERRORS = [
     ({"data.source": "tape"}, r"data\.source: Input should be 'synth', 'recorded' or 'both'"),
     ({"data.source": "recorded"}, r"data: source 'recorded' needs a 'recorded' section"),
     ({"train.epoch": 3}, r"train\.epoch: unknown key"),
+    ({"train.lr_schedule": "linear"},
+     r"train\.lr_schedule: Input should be 'constant' or 'cosine'"),
+    ({"train.restarts": 0}, r"train\.restarts: Input should be greater than or equal to 1"),
 ]
 
 

@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -113,39 +112,71 @@ def test_a_crash_marks_the_run_failed(tmp_path, params_file, models_dir, monkeyp
     assert not (tmp_path / "out").exists()
 
 
-def test_training_is_reproducible(tmp_path, params_file, models_dir):
-    from pipeline.config import load_model_config, load_params
+def tiny_splits(tmp_path, params_file):
+    from pipeline.config import load_params
     from pipeline.dataset import load_split, write_dataset
     from pipeline.synth import synthesize
 
     params = load_params(params_file)
     write_dataset(tmp_path / "ds", synthesize(params.data.synth, 48000, params.seed))
     train, validation = (load_split(tmp_path / "ds", s) for s in ("train", "validation"))
+    return params, train, validation
+
+
+def test_training_is_reproducible(tmp_path, params_file, models_dir):
+    from pipeline.config import load_model_config
+    from pipeline.training import train
+
+    params, train_split, validation = tiny_splits(tmp_path, params_file)
     config = load_model_config(models_dir / "tiny.yaml")
-    first, second = (training_run(config, params, train, validation) for _ in range(2))
-    for a, b in zip(first, second, strict=True):
-        np.testing.assert_array_equal(a, b)
+    first, second = (train(config, params.train, train_split, validation, params.seed,
+                           verbose=False) for _ in range(2))
+    for a, b in zip(first.restarts, second.restarts, strict=True):
+        assert a.history == b.history
+        for weights_a, weights_b in zip(a.weights, b.weights, strict=True):
+            np.testing.assert_array_equal(weights_a, weights_b)
 
 
-def training_run(config, params, train, validation):
-    from pipeline.training import train as train_model
+def test_the_restart_with_the_lowest_validation_esr_is_kept(tmp_path, params_file,
+                                                             models_dir):
+    from pipeline.config import load_model_config
+    from pipeline.training import train, validation_metrics
 
-    return train_model(config, params.train, train, validation, params.seed,
-                       verbose=0).model.get_weights()
+    params, train_split, validation = tiny_splits(tmp_path, params_file)
+    config = load_model_config(models_dir / "tiny.yaml")
+    result = train(config, params.train, train_split, validation, params.seed, verbose=False)
+    first, second = result.restarts
+    assert not np.array_equal(first.weights[0], second.weights[0])  # other initialisations
+    assert result.chosen == int(np.argmin([first.best_val_esr, second.best_val_esr]))
+    kept = result.restarts[result.chosen]
+    assert result.history is kept.history and result.best_epoch == kept.best_epoch
+    # The model holds the kept restart's best-epoch weights, not its last ones.
+    val_esr = validation_metrics(result.model, validation, config.receptive_field - 1)["val_esr"]
+    assert val_esr == pytest.approx(kept.best_val_esr, rel=1e-6)
+
+
+def test_cosine_schedule_decays_to_zero_over_the_planned_steps(params_file):
+    from pipeline.config import load_params
+    from pipeline.training import learning_rate_schedule
+
+    config = load_params(params_file).train.model_copy(update={"lr_schedule": "cosine"})
+    schedule = learning_rate_schedule(config)
+    total = config.epochs * config.steps_per_epoch
+    assert float(schedule(0)) == pytest.approx(config.learning_rate)
+    assert float(schedule(total // 2)) == pytest.approx(config.learning_rate / 2, rel=1e-5)
+    assert float(schedule(total)) == pytest.approx(0.0, abs=1e-9)
+    constant = config.model_copy(update={"lr_schedule": "constant"})
+    assert learning_rate_schedule(constant) == config.learning_rate
 
 
 def test_windows_longer_than_segments_are_a_config_error(tmp_path, params_file, models_dir):
-    from pipeline.config import load_model_config, load_params
-    from pipeline.dataset import load_split, write_dataset
+    from pipeline.config import load_model_config
     from pipeline.errors import ConfigError
-    from pipeline.synth import synthesize
     from pipeline.training import check_window
 
-    params = load_params(params_file)
-    write_dataset(tmp_path / "ds", synthesize(params.data.synth, 48000, params.seed))
-    train = load_split(Path(tmp_path / "ds"), "train")
+    params, train_split, _ = tiny_splits(tmp_path, params_file)
     config = load_model_config(models_dir / "tiny.yaml")
     long_windows = params.train.model_copy(update={"window_receptive_fields": 1000})
     with pytest.raises(ConfigError, match=r"6000-sample windows, longer than the shortest "
                                           r"training segment \(2400 samples\)"):
-        check_window(config, long_windows, train)
+        check_window(config, long_windows, train_split)

@@ -56,12 +56,13 @@ def main() -> None:
                          "dataset_dvc_md5": tracking.dataset_hash(args.root, args.data),
                          "scheme": model_config.scheme})
         result = training.train(model_config, params.train, train_data, validation_data,
-                                params.seed, callbacks=[tracking.EpochLogger()])
+                                params.seed)
+        tracking.log_history(result)
         test_metrics = training.evaluate(result.model, test_data, skip)
         summary = {f"test_{key}": value for key, value in test_metrics.items()}
         summary.update(best_epoch=result.best_epoch,
                        best_val_esr=float(result.history["val_esr"][result.best_epoch]),
-                       epochs_run=len(result.history["loss"]))
+                       epochs_run=len(result.history["loss"]), chosen_restart=result.chosen)
         mlflow.log_metrics({k: v for k, v in summary.items() if np.isfinite(v)})
 
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -71,7 +72,7 @@ def main() -> None:
             shutil.copy(config_path, staging / "model_config.yaml")
             (staging / "params.yaml").write_text(yaml.safe_dump(
                 params.model_dump(mode="json"), sort_keys=False))
-            keys = ("loss", "val_loss", "val_esr")
+            keys = training.HISTORY_KEYS
             rows = ["epoch," + ",".join(keys)] + [
                 f"{epoch}," + ",".join(repr(float(result.history[k][epoch])) for k in keys)
                 for epoch in range(len(result.history["loss"]))]
