@@ -1,0 +1,286 @@
+"""Export a trained QKeras model as the integer words the hardware stores.
+
+The kernels and biases are quantised by the model's own QKeras quantisers (so there is no
+second implementation of QKeras's float32 rounding to drift from it) and then checked to sit
+exactly on their fixed-point or power-of-two grid. Anything the streaming datapath cannot
+represent stops the export with a one-line error naming the layer.
+
+The weight file (`weights.json`, `FORMAT_VERSION` 1) is described in docs/export-format.md;
+`weights.h` carries the same integers for C/C++ and RTL users.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from qkeras import QActivation, QConv1D, quantized_bits, quantized_po2, quantized_relu
+
+from pipeline.errors import PipelineError
+from pipeline.fixedpoint import FixedFormat
+
+FORMAT_VERSION = 1
+
+
+class ExportError(PipelineError):
+    """The model cannot be represented by the streaming fixed-point datapath."""
+
+
+@dataclass(frozen=True)
+class Po2Format:
+    """`quantized_po2` weights: value = (-1)^sign * 2^shift with shift in [min_shift,
+    max_shift], or exactly 0 (QKeras flushes 2^shift below 2^-126 to zero)."""
+
+    bits: int
+    min_shift: int
+    max_shift: int
+
+    def to_dict(self) -> dict:
+        return {"bits": self.bits, "min_shift": self.min_shift, "max_shift": self.max_shift}
+
+
+@dataclass
+class ConvLayer:
+    """One causal dilated convolution, its activation applied to its output.
+
+    `kernel` holds every weight as an integer word with `kernel_frac` fractional bits
+    (K, C_in, C_out), po2 weights included (a word ±2^(shift + kernel_frac)), so the
+    reference multiplies words; the hardware turns po2 products into shifts."""
+
+    name: str
+    kernel_size: int
+    dilation: int
+    kernel: np.ndarray
+    kernel_frac: int
+    kernel_format: FixedFormat | Po2Format
+    bias: np.ndarray
+    bias_format: FixedFormat
+    activation: FixedFormat | None  # None: linear, the accumulator is the output
+
+    @property
+    def in_channels(self) -> int:
+        return self.kernel.shape[1]
+
+    @property
+    def out_channels(self) -> int:
+        return self.kernel.shape[2]
+
+    @property
+    def history(self) -> int:
+        """Samples the layer's ring buffer holds: (K-1)*dilation + 1."""
+        return (self.kernel_size - 1) * self.dilation + 1
+
+
+@dataclass
+class ExportedModel:
+    name: str
+    input_format: FixedFormat
+    layers: list[ConvLayer]
+
+
+# ---------------------------------------------------------------- from QKeras
+
+
+def _fixed_format(quantizer, where: str) -> FixedFormat:
+    """The format of a `quantized_bits` or `quantized_relu` quantiser, refusing variants
+    whose values are not plain fixed-point words."""
+    if isinstance(quantizer, quantized_relu):
+        if quantizer.use_sigmoid or quantizer.negative_slope or quantizer.bits >= 32:
+            raise ExportError(f"{where}: quantized_relu with sigmoid, a negative slope or 32 "
+                              "bits is not supported")
+        return FixedFormat(int(quantizer.bits), int(quantizer.integer), signed=False)
+    if isinstance(quantizer, quantized_bits):
+        if quantizer.alpha not in (None, 1, 1.0) or quantizer.symmetric or not \
+                quantizer.keep_negative:
+            raise ExportError(f"{where}: quantized_bits must have alpha=1, symmetric=0 and "
+                              f"keep_negative=True (got alpha={quantizer.alpha!r})")
+        return FixedFormat(int(quantizer.bits), int(quantizer.integer), signed=True)
+    raise ExportError(f"{where}: quantiser {type(quantizer).__name__} is not supported "
+                      "(expected quantized_bits or quantized_relu)")
+
+
+def _po2_format(quantizer: quantized_po2) -> Po2Format:
+    """Exponent range of QKeras's `quantized_po2` (see docs/qkeras-quantisers.md)."""
+    max_value = quantizer.max_value
+    sign_bit = 0 if max_value is not None and max_value <= 1 else 1
+    span = 2 ** (int(quantizer.bits) - 1 - sign_bit)
+    max_shift = span - 1
+    if max_value is not None:
+        max_shift = min(max_shift, int(np.round(np.log2(max_value))))
+    return Po2Format(int(quantizer.bits), -span, max_shift)
+
+
+def _on_grid(values: np.ndarray, fmt: FixedFormat, where: str) -> np.ndarray:
+    words = values.astype(np.float64) * 2.0**fmt.frac
+    bad = (words != np.round(words)) | (words < fmt.min_word) | (words > fmt.max_word)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ExportError(f"{where}: value {values[index]!r} at {list(index)} is not a word "
+                          f"of fixed<{fmt.bits},{fmt.integer}> (step 2^-{fmt.frac})")
+    return words.astype(np.int64)
+
+
+def _po2_words(values: np.ndarray, fmt: Po2Format, where: str) -> tuple[np.ndarray, int]:
+    """po2 values as words with -min_shift fractional bits."""
+    frac = -fmt.min_shift
+    magnitude = np.abs(values.astype(np.float64))
+    with np.errstate(divide="ignore"):
+        shift = np.log2(magnitude)
+    zero = magnitude == 0
+    bad = ~zero & ((shift != np.round(shift)) | (shift < fmt.min_shift) |
+                   (shift > fmt.max_shift))
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ExportError(f"{where}: value {values[index]!r} at {list(index)} is not a power "
+                          f"of two in 2^{fmt.min_shift}..2^{fmt.max_shift}")
+    return np.round(values.astype(np.float64) * 2.0**frac).astype(np.int64), frac
+
+
+def _conv_layer(layer: QConv1D, activation: FixedFormat | None) -> ConvLayer:
+    name = layer.name
+    config = layer.get_config()
+    if config["padding"] != "causal":
+        raise ExportError(f"{name}: padding '{config['padding']}' is not supported (the "
+                          "streaming datapath is causal: use padding='causal')")
+    if tuple(config["strides"]) != (1,):
+        raise ExportError(f"{name}: strides {tuple(config['strides'])} are not supported "
+                          "(one sample in, one sample out needs stride 1)")
+    if config["activation"] not in ("linear", None) or not layer.use_bias:
+        raise ExportError(f"{name}: the convolution must be linear with a bias; put the "
+                          "activation in a QActivation layer")
+    kernel_q, bias_q = layer.kernel_quantizer_internal, layer.bias_quantizer_internal
+    if kernel_q is None or bias_q is None:
+        raise ExportError(f"{name}: kernel and bias need quantisers (float weights have no "
+                          "fixed-point word)")
+    kernel_values = kernel_q(layer.kernel).numpy()
+    if isinstance(kernel_q, quantized_po2):
+        kernel_format = _po2_format(kernel_q)
+        kernel, kernel_frac = _po2_words(kernel_values, kernel_format, f"{name} kernel")
+    else:
+        kernel_format = _fixed_format(kernel_q, f"{name} kernel")
+        kernel, kernel_frac = _on_grid(kernel_values, kernel_format, f"{name} kernel"), \
+            kernel_format.frac
+    bias_format = _fixed_format(bias_q, f"{name} bias")
+    bias = _on_grid(bias_q(layer.bias).numpy(), bias_format, f"{name} bias")
+    return ConvLayer(name, int(config["kernel_size"][0]), int(config["dilation_rate"][0]),
+                     kernel, kernel_frac, kernel_format, bias, bias_format, activation)
+
+
+def from_qkeras(model: tf.keras.Model) -> ExportedModel:
+    """Read a chain `input -> QActivation(quantized_bits) -> (QConv1D [-> QActivation])*`."""
+    layers = [layer for layer in model.layers if not isinstance(layer, tf.keras.layers.InputLayer)]
+    if not layers or not isinstance(layers[0], QActivation):
+        raise ExportError(f"{model.name}: the first layer must be a QActivation that "
+                          "quantises the input to a quantized_bits word")
+    input_format = _fixed_format(layers[0].quantizer, f"{layers[0].name}")
+    if input_format.signed is False:
+        raise ExportError(f"{layers[0].name}: the input quantiser must be quantized_bits")
+    convs: list[ConvLayer] = []
+    pending: QConv1D | None = None
+    for layer in layers[1:]:
+        if len(layer.inbound_nodes) != 1 or isinstance(layer.input, list):
+            raise ExportError(f"{layer.name}: only a single chain of layers is supported")
+        if isinstance(layer, QConv1D):
+            if pending is not None:
+                convs.append(_conv_layer(pending, None))
+            pending = layer
+        elif isinstance(layer, QActivation) and pending is not None:
+            convs.append(_conv_layer(pending, _fixed_format(layer.quantizer, layer.name)))
+            pending = None
+        else:
+            raise ExportError(f"{layer.name}: layer {type(layer).__name__} is not supported "
+                              "(expected QConv1D, each optionally followed by one QActivation)")
+    if pending is not None:
+        convs.append(_conv_layer(pending, None))
+    if not convs:
+        raise ExportError(f"{model.name}: no QConv1D layer to export")
+    channels = model.input_shape[-1]
+    for conv in convs:
+        if conv.in_channels != channels:
+            raise ExportError(f"{conv.name}: expects {conv.in_channels} input channels, "
+                              f"gets {channels}")
+        channels = conv.out_channels
+    return ExportedModel(model.name, input_format, convs)
+
+
+# ---------------------------------------------------------------- weight file
+
+
+def _format_dict(fmt: FixedFormat | Po2Format | None) -> dict | None:
+    return None if fmt is None else fmt.to_dict()
+
+
+def to_dict(model: ExportedModel) -> dict:
+    layers = []
+    for layer in model.layers:
+        entry = {
+            "name": layer.name, "kind": "conv1d_causal", "kernel_size": layer.kernel_size,
+            "dilation": layer.dilation, "in_channels": layer.in_channels,
+            "out_channels": layer.out_channels,
+            "activation": ("linear" if layer.activation is None else
+                           "relu" if not layer.activation.signed else "quantized_bits"),
+            "activation_format": _format_dict(layer.activation),
+            "bias": {"format": layer.bias_format.to_dict(), "words": layer.bias.tolist()},
+        }
+        if isinstance(layer.kernel_format, Po2Format):
+            magnitude = np.abs(layer.kernel)
+            zero = magnitude == 0
+            shift = np.where(zero, 0, np.log2(np.where(zero, 1, magnitude))).astype(np.int64) \
+                - layer.kernel_frac
+            entry["kernel"] = {"encoding": "po2", "format": layer.kernel_format.to_dict(),
+                               "sign": (layer.kernel < 0).astype(int).tolist(),
+                               "shift": np.where(zero, 0, shift).tolist(),
+                               "zero": zero.astype(int).tolist()}
+        else:
+            entry["kernel"] = {"encoding": "fixed", "format": layer.kernel_format.to_dict(),
+                               "words": layer.kernel.tolist()}
+        layers.append(entry)
+    return {"format_version": FORMAT_VERSION, "model": model.name,
+            "input_format": model.input_format.to_dict(), "layers": layers}
+
+
+def _read_fixed(entry: dict) -> FixedFormat:
+    return FixedFormat(int(entry["bits"]), int(entry["integer"]), bool(entry["signed"]))
+
+
+def from_dict(payload: dict, source: str = "weights") -> ExportedModel:
+    version = payload.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ExportError(f"{source}: format_version {version!r} is not supported (expected "
+                          f"{FORMAT_VERSION})")
+    layers = []
+    for entry in payload["layers"]:
+        kernel_entry = entry["kernel"]
+        if kernel_entry["encoding"] == "po2":
+            fmt = Po2Format(**kernel_entry["format"])
+            frac = -fmt.min_shift
+            sign = np.where(np.array(kernel_entry["sign"]) == 1, -1, 1)
+            words = sign * (np.int64(1) << (np.array(kernel_entry["shift"], dtype=np.int64) +
+                                            frac))
+            kernel = np.where(np.array(kernel_entry["zero"]) == 1, 0, words).astype(np.int64)
+        else:
+            fmt = _read_fixed(kernel_entry["format"])
+            frac, kernel = fmt.frac, np.array(kernel_entry["words"], dtype=np.int64)
+        activation = entry["activation_format"]
+        layers.append(ConvLayer(
+            entry["name"], int(entry["kernel_size"]), int(entry["dilation"]),
+            kernel.reshape(entry["kernel_size"], entry["in_channels"], entry["out_channels"]),
+            frac, fmt, np.array(entry["bias"]["words"], dtype=np.int64),
+            _read_fixed(entry["bias"]["format"]),
+            None if activation is None else _read_fixed(activation)))
+    return ExportedModel(payload["model"], _read_fixed(payload["input_format"]), layers)
+
+
+def write_weights(model: ExportedModel, path: Path) -> None:
+    """weights.json, written to a temporary name and renamed."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(to_dict(model), indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def read_weights(path: Path) -> ExportedModel:
+    return from_dict(json.loads(Path(path).read_text()), str(path))
