@@ -25,7 +25,7 @@ test: lint
 	pytest
 
 lint: venv
-	ruff check pipeline tests
+	ruff check pipeline tests benchmarks
 
 ## Open the MLflow UI on the project's tracking store.
 mlflow-ui: venv

@@ -1,0 +1,62 @@
+"""Time one training step of fixed16 at the default batch: Keras `fit` against the whole
+epoch compiled into one `tf.function` (what `pipeline.training` runs).
+
+    .venv/bin/python benchmarks/training_step.py
+
+Prints the median milliseconds per step of `repeats` epochs each, and their ratio.
+"""
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from pipeline.config import load_model_config, load_params, model_config_path
+from pipeline.dataset import load_split
+from pipeline.metrics import masked_mse
+from pipeline.model import build_model
+from pipeline.training import _Restart, check_window, epoch_windows
+
+
+def median_ms_per_step(run_epoch, steps: int, repeats: int) -> float:
+    run_epoch()  # trace and warm up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run_epoch()
+        times.append((time.perf_counter() - start) / steps)
+    return float(np.median(times)) * 1e3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", default="fixed16")
+    parser.add_argument("--data", default="data/dataset", type=Path)
+    parser.add_argument("--repeats", default=5, type=int)
+    args = parser.parse_args()
+    params = load_params(Path("params.yaml"))
+    config = load_model_config(model_config_path(Path("configs/models"), args.model))
+    train = load_split(args.data, "train")
+    window = check_window(config, params.train, train)
+    batch, steps = params.train.batch_size, params.train.steps_per_epoch
+    xs, ys = epoch_windows(train, window, batch, steps, np.random.default_rng(0))
+
+    model = build_model(config, params.train.l2)
+    model.compile(optimizer=tf.keras.optimizers.Adam(params.train.learning_rate),
+                  loss=masked_mse(config.receptive_field - 1))
+    inputs, targets = xs.reshape(-1, window, xs.shape[-1]), ys.reshape(-1, window, 1)
+    fit = median_ms_per_step(lambda: model.fit(inputs, targets, batch_size=batch, epochs=1,
+                                               shuffle=False, verbose=0), steps, args.repeats)
+    restart = _Restart(0, config, params.train, params.seed, window)
+    compiled = median_ms_per_step(lambda: restart.epoch(xs, ys), steps, args.repeats)
+    print(f"{args.model}, batch {batch} x {window} samples, {steps} steps per epoch, "
+          f"median of {args.repeats} epochs:")
+    print(f"  keras fit:                  {fit:.2f} ms/step")
+    print(f"  epoch in one tf.function:   {compiled:.2f} ms/step")
+    print(f"  ratio fit / tf.function:    {fit / compiled:.2f}")
+
+
+if __name__ == "__main__":
+    main()
