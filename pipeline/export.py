@@ -24,6 +24,10 @@ from pipeline.errors import PipelineError
 from pipeline.fixedpoint import FixedFormat
 
 FORMAT_VERSION = 1
+# The output word of a model whose last layer is linear: 16 bits, step 2^-12, range +-8.
+# The trained fixed16 reaches 2.4 in steady state and 4.1 in the first receptive field of a
+# segment (zero history), so 3 integer bits keep every test-split output unsaturated.
+DEFAULT_OUTPUT_FORMAT = FixedFormat(16, 3, signed=True)
 
 
 class ExportError(PipelineError):
@@ -77,9 +81,13 @@ class ConvLayer:
 
 @dataclass
 class ExportedModel:
+    """`output_format` is the word the last layer's exact accumulator is rounded (half to
+    even) and saturated to when that layer is linear; otherwise its activation's format."""
+
     name: str
     input_format: FixedFormat
     layers: list[ConvLayer]
+    output_format: FixedFormat
 
 
 # ---------------------------------------------------------------- from QKeras
@@ -170,7 +178,8 @@ def _conv_layer(layer: QConv1D, activation: FixedFormat | None) -> ConvLayer:
                      kernel, kernel_frac, kernel_format, bias, bias_format, activation)
 
 
-def from_qkeras(model: tf.keras.Model) -> ExportedModel:
+def from_qkeras(model: tf.keras.Model,
+                output_format: FixedFormat = DEFAULT_OUTPUT_FORMAT) -> ExportedModel:
     """Read a chain `input -> QActivation(quantized_bits) -> (QConv1D [-> QActivation])*`."""
     layers = [layer for layer in model.layers if not isinstance(layer, tf.keras.layers.InputLayer)]
     if not layers or not isinstance(layers[0], QActivation):
@@ -204,7 +213,9 @@ def from_qkeras(model: tf.keras.Model) -> ExportedModel:
             raise ExportError(f"{conv.name}: expects {conv.in_channels} input channels, "
                               f"gets {channels}")
         channels = conv.out_channels
-    return ExportedModel(model.name, input_format, convs)
+    if convs[-1].activation is not None:
+        output_format = convs[-1].activation
+    return ExportedModel(model.name, input_format, convs, output_format)
 
 
 # ---------------------------------------------------------------- weight file
@@ -240,7 +251,8 @@ def to_dict(model: ExportedModel) -> dict:
                                "words": layer.kernel.tolist()}
         layers.append(entry)
     return {"format_version": FORMAT_VERSION, "model": model.name,
-            "input_format": model.input_format.to_dict(), "layers": layers}
+            "input_format": model.input_format.to_dict(),
+            "output_format": model.output_format.to_dict(), "layers": layers}
 
 
 def _read_fixed(entry: dict) -> FixedFormat:
@@ -272,7 +284,8 @@ def from_dict(payload: dict, source: str = "weights") -> ExportedModel:
             frac, fmt, np.array(entry["bias"]["words"], dtype=np.int64),
             _read_fixed(entry["bias"]["format"]),
             None if activation is None else _read_fixed(activation)))
-    return ExportedModel(payload["model"], _read_fixed(payload["input_format"]), layers)
+    return ExportedModel(payload["model"], _read_fixed(payload["input_format"]), layers,
+                         _read_fixed(payload["output_format"]))
 
 
 def write_weights(model: ExportedModel, path: Path) -> None:

@@ -7,8 +7,9 @@ moving head; the K taps are read at head - {K-1..0} x dilation. Products of inpu
 words are exact integers; they are summed with the bias (aligned to the products' LSB) in an
 accumulator wide enough for the worst case of these weights (`accumulator_bits`), so nothing
 is lost before the activation. The activation rounds half to even and saturates exactly as
-QKeras's quantisers do (`pipeline.fixedpoint.requantize`). A linear layer passes its
-accumulator on unchanged, at full width.
+QKeras's quantisers do (`pipeline.fixedpoint.requantize`). A linear layer inside the model
+(the first of a factorised pair) passes its accumulator on unchanged, at full width; a
+linear last layer rounds it to the model's output word.
 
 Counters per layer: `saturations` (activation words clipped at the top or bottom of their
 format) and `overflows` (accumulators outside `accumulator_bits`, which the worst-case sizing
@@ -26,8 +27,12 @@ from pipeline.fixedpoint import FixedFormat, requantize
 class ReferenceConv:
     """One causal dilated convolution and its activation, on integer words."""
 
-    def __init__(self, layer: ConvLayer, in_frac: int, in_range: tuple[int, int]):
+    def __init__(self, layer: ConvLayer, in_frac: int, in_range: tuple[int, int],
+                 out_format: FixedFormat | None = None):
+        """`out_format`: the activation's format, or for a linear layer the word its
+        accumulator is rounded to (None: passed on at full width)."""
         self.layer = layer
+        self.out_format = layer.activation or out_format
         self.acc_frac = max(in_frac + layer.kernel_frac, layer.bias_format.frac)
         self.product_shift = self.acc_frac - in_frac - layer.kernel_frac
         self.bias = layer.bias << (self.acc_frac - layer.bias_format.frac)
@@ -35,13 +40,13 @@ class ReferenceConv:
         bound = (np.abs(layer.kernel).sum(axis=(0, 1)) * largest_input << self.product_shift
                  ) + np.abs(self.bias)
         self.accumulator_bits = int(bound.max()).bit_length() + 1
-        if layer.activation is None:
+        if self.out_format is None:
             self.out_frac = self.acc_frac
             limit = (1 << (self.accumulator_bits - 1))
             self.out_range = (-limit, limit - 1)
         else:
-            self.out_frac = layer.activation.frac
-            self.out_range = (layer.activation.min_word, layer.activation.max_word)
+            self.out_frac = self.out_format.frac
+            self.out_range = (self.out_format.min_word, self.out_format.max_word)
         self.reset()
 
     def reset(self) -> None:
@@ -53,9 +58,9 @@ class ReferenceConv:
     def _activate(self, acc: np.ndarray) -> np.ndarray:
         limit = np.int64(1) << (self.accumulator_bits - 1)
         self.overflows += int(np.count_nonzero((acc < -limit) | (acc >= limit)))
-        if self.layer.activation is None:
+        if self.out_format is None:
             return acc
-        words, saturated = requantize(acc, self.acc_frac, self.layer.activation)
+        words, saturated = requantize(acc, self.acc_frac, self.out_format)
         self.saturations += saturated
         return words
 
@@ -94,8 +99,9 @@ class FixedPointReference:
         frac = model.input_format.frac
         in_range = (model.input_format.min_word, model.input_format.max_word)
         self.layers: list[ReferenceConv] = []
-        for layer in model.layers:
-            conv = ReferenceConv(layer, frac, in_range)
+        for index, layer in enumerate(model.layers):
+            last = index == len(model.layers) - 1
+            conv = ReferenceConv(layer, frac, in_range, model.output_format if last else None)
             self.layers.append(conv)
             frac, in_range = conv.out_frac, conv.out_range
 

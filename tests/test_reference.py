@@ -1,0 +1,192 @@
+"""The fixed-point streaming reference against QKeras, word for word, on four architectures;
+step against run; reset; the weight file; and what the export refuses."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from qkeras import QActivation, QConv1D, quantized_bits, quantized_tanh
+
+from pipeline import export
+from pipeline.config import load_model_config
+from pipeline.equivalence import compare
+from pipeline.model import build_model
+from pipeline.reference import FixedPointReference
+from pipeline.waveforms import oscillator_phase, triangle
+from tests.conftest import ROOT, TINY_MODEL, write_yaml
+
+SAMPLES = 48_000
+
+K3_8BIT = {
+    "input_quantizer": {"type": "quantized_bits", "bits": 12, "integer": 0},
+    "kernel_quantizer": {"type": "quantized_bits", "bits": 8, "integer": 2},
+    "bias_quantizer": {"type": "quantized_bits", "bits": 10, "integer": 2},
+    "activation": {"type": "quantized_relu", "bits": 8, "integer": 3},
+    "layers": [
+        {"filters": 6, "kernel_size": 3, "dilation": 1},
+        {"filters": 6, "kernel_size": 3, "dilation": 2},
+        {"filters": 6, "kernel_size": 3, "dilation": 4},
+        {"filters": 1, "kernel_size": 2, "dilation": 8},
+    ],
+}
+
+# Differing words per layer, (end to end, forced), over the triangle and the random signal.
+# They come from TensorFlow summing in float32 (see pipeline/equivalence.py); the reference
+# is exact. A count that grows means the reference or the export changed behaviour.
+# Narrow words (k3_8bit, tiny_po2_pair) sum exactly in float32: there QKeras and the
+# reference agree on every word.
+FLOAT32_DIFFERENCES = {
+    "fixed16": {"qconv_0": (146, 146), "qconv_1": (396, 1), "qconv_2": (194, 0)},
+    "po2": {"qconv_0": (60, 60), "qconv_1": (162, 3), "qconv_2a": (1979, 0),
+            "qconv_2b": (450, 29), "qconv_3a": (2331, 0), "qconv_3b": (451, 5),
+            "qconv_4": (349, 32)},
+    "k3_8bit": {"qconv_0": (0, 0), "qconv_1": (0, 0), "qconv_2": (0, 0), "qconv_3": (0, 0)},
+    "tiny_po2_pair": {"qconv_0": (0, 0), "qconv_1a": (0, 0), "qconv_1b": (0, 0),
+                      "qconv_2": (0, 0)},
+}
+
+
+def architecture(name: str, tmp_path):
+    if name in ("fixed16", "po2"):
+        return load_model_config(ROOT / "configs" / "models" / f"{name}.yaml")
+    spec = K3_8BIT if name == "k3_8bit" else TINY_MODEL
+    return load_model_config(write_yaml(tmp_path / f"{name}.yaml", spec))
+
+
+def random_model(config, seed: int) -> tf.keras.Model:
+    """Seeded initial weights with random biases, so every bias word is exercised."""
+    tf.keras.utils.set_random_seed(seed)
+    model = build_model(config)
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, QConv1D):
+            kernel, bias = layer.get_weights()
+            layer.set_weights([kernel, rng.normal(0.0, 0.3, bias.shape).astype(np.float32)])
+    return model
+
+
+def signals() -> list[np.ndarray]:
+    """A gliding triangle under a fixed embedding (the test split's kind of input) and
+    uniform noise over the whole input range."""
+    freq = np.geomspace(40.0, 1800.0, SAMPLES)
+    core = triangle(oscillator_phase(freq, 48_000, 0.1))
+    shaped = np.stack([core, np.full(SAMPLES, 0.3), np.full(SAMPLES, -0.7)], -1)
+    noise = np.random.default_rng(1).uniform(-1.0, 1.0, (SAMPLES, 3))
+    return [shaped.astype(np.float32), noise.astype(np.float32)]
+
+
+@pytest.mark.parametrize("name", list(FLOAT32_DIFFERENCES))
+def test_reference_matches_qkeras_word_for_word(name, tmp_path):
+    model = random_model(architecture(name, tmp_path), seed=7)
+    reference = FixedPointReference(export.from_qkeras(model))
+    results = compare(model, reference, signals())
+    found = {r.name: (r.differing, r.differing_forced) for r in results}
+    for result in results:
+        assert result.words >= SAMPLES
+        # Given QKeras's own input words, a layer is off by at most one LSB of its word.
+        assert result.max_lsb_forced <= 1.0, result
+    expected = FLOAT32_DIFFERENCES[name]
+    for layer, (differing, forced) in found.items():
+        assert differing <= expected[layer][0] and forced <= expected[layer][1], (layer,
+                                                                                  found)
+
+
+@pytest.mark.parametrize("name", ["fixed16", "tiny_po2_pair"])
+def test_step_equals_run_and_reset_restores_the_initial_state(name, tmp_path):
+    model = random_model(architecture(name, tmp_path), seed=3)
+    reference = FixedPointReference(export.from_qkeras(model))
+    x = signals()[1][:1500]
+    whole = reference.run(x)
+    reference.reset()
+    streamed = np.stack([reference.step(sample) for sample in x])
+    np.testing.assert_array_equal(streamed, whole)
+    # run() leaves the state step() would: streaming on after run() continues the signal.
+    reference.run(x[:1000])
+    continued = np.stack([reference.step(sample) for sample in x[1000:]])
+    np.testing.assert_array_equal(continued, whole[1000:])
+    reference.reset()
+    fresh = FixedPointReference(export.from_qkeras(model))
+    for layer, initial in zip(reference.layers, fresh.layers, strict=True):
+        np.testing.assert_array_equal(layer.buffer, initial.buffer)
+        assert (layer.head, layer.saturations, layer.overflows) == (initial.head, 0, 0)
+    np.testing.assert_array_equal(reference.run(x), whole)
+
+
+def test_saturation_is_counted(tmp_path):
+    config = architecture("k3_8bit", tmp_path)
+    model = random_model(config, seed=5)
+    reference = FixedPointReference(export.from_qkeras(model))
+    quiet = signals()[0] * 0.01
+    reference.run(quiet)
+    assert sum(c["saturations"] for c in reference.counters().values()) == 0
+    first = model.get_layer("qconv_0")  # the largest weights its format holds
+    kernel, bias = first.get_weights()
+    first.set_weights([np.full_like(kernel, 3.9), np.full_like(bias, 3.9)])
+    loud = FixedPointReference(export.from_qkeras(model))
+    loud.run(signals()[1])
+    counters = loud.counters()
+    assert counters["qconv_0"]["saturations"] > 0
+    assert all(c["overflows"] == 0 for c in counters.values())
+
+
+@pytest.mark.parametrize("name", ["fixed16", "po2", "tiny_po2_pair"])
+def test_weight_file_round_trip_keeps_every_integer(name, tmp_path):
+    exported = export.from_qkeras(random_model(architecture(name, tmp_path), seed=11))
+    path = tmp_path / "weights.json"
+    export.write_weights(exported, path)
+    back = export.read_weights(path)
+    assert back.input_format == exported.input_format
+    assert back.output_format == exported.output_format
+    for a, b in zip(exported.layers, back.layers, strict=True):
+        np.testing.assert_array_equal(a.kernel, b.kernel)
+        np.testing.assert_array_equal(a.bias, b.bias)
+        assert (a.name, a.kernel_size, a.dilation, a.kernel_frac, a.kernel_format,
+                a.bias_format, a.activation) == (b.name, b.kernel_size, b.dilation,
+                                                 b.kernel_frac, b.kernel_format,
+                                                 b.bias_format, b.activation)
+
+
+def test_weight_file_of_another_version_is_refused(tmp_path):
+    with pytest.raises(export.ExportError, match=r"format_version 2 is not supported"):
+        export.from_dict({"format_version": 2, "layers": []}, "weights.json")
+
+
+def _chain(*layers) -> tf.keras.Model:
+    inputs = tf.keras.Input((None, 3))
+    x = QActivation(quantized_bits(16, 0, alpha=1), name="input_q")(inputs)
+    for layer in layers:
+        x = layer(x)
+    return tf.keras.Model(inputs, x)
+
+
+def _conv(name="qconv_0", **changes):
+    settings = dict(filters=2, kernel_size=3, padding="causal",
+                    kernel_quantizer=quantized_bits(8, 0, alpha=1),
+                    bias_quantizer=quantized_bits(8, 0, alpha=1))
+    settings.update(changes)
+    return QConv1D(name=name, **settings)
+
+
+def test_a_weight_off_its_grid_is_refused_naming_the_layer():
+    model = _chain(_conv())
+    layer = model.get_layer("qconv_0")
+    kernel, bias = layer.get_weights()
+    kernel[1, 2, 0] = 1e6  # QKeras's float32 straight-through estimator returns 1.0: no word
+    layer.set_weights([kernel, bias])
+    with pytest.raises(export.ExportError,
+                       match=r"^qconv_0 kernel: value 1\.0 at \[1, 2, 0\] is not a word of "
+                             r"fixed<8,0> \(step 2\^-7\)$"):
+        export.from_qkeras(model)
+
+
+@pytest.mark.parametrize(("layers", "message"), [
+    ([_conv(padding="same")], r"qconv_0: padding 'same' is not supported"),
+    ([_conv(strides=2)], r"qconv_0: strides \(2,\) are not supported"),
+    ([_conv(), QActivation(quantized_tanh(8), name="qact_0")],
+     r"qact_0: quantiser quantized_tanh is not supported"),
+    ([_conv(kernel_quantizer=None)], r"qconv_0: kernel and bias need quantisers"),
+    ([_conv(activation="relu")], r"qconv_0: the convolution must be linear"),
+    ([_conv(), tf.keras.layers.Dense(1, name="dense")], r"dense: layer Dense is not supported"),
+])
+def test_a_model_the_datapath_cannot_represent_is_refused(layers, message):
+    with pytest.raises(export.ExportError, match=message):
+        export.from_qkeras(_chain(*layers))
