@@ -225,6 +225,21 @@ def _format_dict(fmt: FixedFormat | Po2Format | None) -> dict | None:
     return None if fmt is None else fmt.to_dict()
 
 
+def _activation_name(layer: ConvLayer) -> str:
+    if layer.activation is None:
+        return "linear"
+    return "quantized_bits" if layer.activation.signed else "relu"
+
+
+def _po2_fields(layer: ConvLayer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sign, shift, zero) of a po2 kernel: weight = (-1)^sign * 2^shift, or 0 where zero."""
+    magnitude = np.abs(layer.kernel)
+    zero = magnitude == 0
+    shift = np.log2(np.where(zero, 1, magnitude)).astype(np.int64) - layer.kernel_frac
+    return ((layer.kernel < 0).astype(np.int64), np.where(zero, 0, shift),
+            zero.astype(np.int64))
+
+
 def to_dict(model: ExportedModel) -> dict:
     layers = []
     for layer in model.layers:
@@ -232,20 +247,15 @@ def to_dict(model: ExportedModel) -> dict:
             "name": layer.name, "kind": "conv1d_causal", "kernel_size": layer.kernel_size,
             "dilation": layer.dilation, "in_channels": layer.in_channels,
             "out_channels": layer.out_channels,
-            "activation": ("linear" if layer.activation is None else
-                           "relu" if not layer.activation.signed else "quantized_bits"),
+            "activation": _activation_name(layer),
             "activation_format": _format_dict(layer.activation),
             "bias": {"format": layer.bias_format.to_dict(), "words": layer.bias.tolist()},
         }
         if isinstance(layer.kernel_format, Po2Format):
-            magnitude = np.abs(layer.kernel)
-            zero = magnitude == 0
-            shift = np.where(zero, 0, np.log2(np.where(zero, 1, magnitude))).astype(np.int64) \
-                - layer.kernel_frac
+            sign, shift, zero = _po2_fields(layer)
             entry["kernel"] = {"encoding": "po2", "format": layer.kernel_format.to_dict(),
-                               "sign": (layer.kernel < 0).astype(int).tolist(),
-                               "shift": np.where(zero, 0, shift).tolist(),
-                               "zero": zero.astype(int).tolist()}
+                               "sign": sign.tolist(), "shift": shift.tolist(),
+                               "zero": zero.tolist()}
         else:
             entry["kernel"] = {"encoding": "fixed", "format": layer.kernel_format.to_dict(),
                                "words": layer.kernel.tolist()}
@@ -297,3 +307,65 @@ def write_weights(model: ExportedModel, path: Path) -> None:
 
 def read_weights(path: Path) -> ExportedModel:
     return from_dict(json.loads(Path(path).read_text()), str(path))
+
+
+# ---------------------------------------------------------------- C header
+
+
+def _c_type(low: int, high: int) -> str:
+    for bits in (8, 16, 32, 64):
+        if -(1 << (bits - 1)) <= low and high < (1 << (bits - 1)):
+            return f"int{bits}_t"
+    raise ExportError(f"a word range {low}..{high} needs more than 64 bits")
+
+
+def _c_array(name: str, values: np.ndarray, c_type: str | None = None) -> str:
+    c_type = c_type or _c_type(int(values.min()), int(values.max()))
+    dims = "".join(f"[{n}]" for n in values.shape)
+    body = np.array2string(values, separator=", ", threshold=values.size + 1,
+                           max_line_width=96).replace("[", "{").replace("]", "}")
+    return f"static const {c_type} {name}{dims} = {body};\n"
+
+
+def header_text(model: ExportedModel) -> str:
+    """weights.h: the same integers as weights.json, with each format as #defines."""
+    prefix = "".join(c if c.isalnum() else "_" for c in model.name)
+    guard = f"{prefix.upper()}_WEIGHTS_H"
+    fmt = model.input_format
+    lines = [f"/* {model.name}: integer weights exported by pipeline/export.py (format_version "
+             f"{FORMAT_VERSION}). A value is word * 2^-FRAC. See docs/export-format.md. */",
+             f"#ifndef {guard}", f"#define {guard}", "#include <stdint.h>", "",
+             f"#define {prefix.upper()}_INPUT_BITS {fmt.bits}",
+             f"#define {prefix.upper()}_INPUT_FRAC {fmt.frac}",
+             f"#define {prefix.upper()}_OUTPUT_BITS {model.output_format.bits}",
+             f"#define {prefix.upper()}_OUTPUT_FRAC {model.output_format.frac}", ""]
+    for layer in model.layers:
+        name = f"{prefix}_{layer.name}"
+        upper = name.upper()
+        lines += [f"/* {layer.name}: causal conv, K={layer.kernel_size}, dilation "
+                  f"{layer.dilation}, {layer.in_channels} -> {layer.out_channels}, "
+                  f"activation {_activation_name(layer)} */",
+                  f"#define {upper}_K {layer.kernel_size}",
+                  f"#define {upper}_DILATION {layer.dilation}",
+                  f"#define {upper}_CIN {layer.in_channels}",
+                  f"#define {upper}_COUT {layer.out_channels}",
+                  f"#define {upper}_BIAS_FRAC {layer.bias_format.frac}"]
+        if layer.activation is not None:
+            lines += [f"#define {upper}_ACT_BITS {layer.activation.bits}",
+                      f"#define {upper}_ACT_FRAC {layer.activation.frac}",
+                      f"#define {upper}_ACT_SIGNED {int(layer.activation.signed)}"]
+        if isinstance(layer.kernel_format, Po2Format):
+            sign, shift, zero = _po2_fields(layer)
+            lines += ["/* po2 kernel: weight = (sign ? -1 : 1) * 2^shift, or 0 where zero */",
+                      _c_array(f"{name}_shift", shift, "int8_t"),
+                      _c_array(f"{name}_sign", sign, "uint8_t"),
+                      _c_array(f"{name}_zero", zero, "uint8_t")]
+        else:
+            lines += [f"#define {upper}_KERNEL_FRAC {layer.kernel_frac}",
+                      _c_array(f"{name}_kernel", layer.kernel,
+                               _c_type(layer.kernel_format.min_word,
+                                       layer.kernel_format.max_word))]
+        lines.append(_c_array(f"{name}_bias", layer.bias,
+                              _c_type(layer.bias_format.min_word, layer.bias_format.max_word)))
+    lines += [f"#endif /* {guard} */", ""]
+    return "\n".join(lines)

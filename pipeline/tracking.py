@@ -18,9 +18,11 @@ from pathlib import Path
 import mlflow
 import yaml
 from mlflow.entities import Metric
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from pipeline.config import ModelConfig, Params
+from pipeline.errors import PipelineError
 from pipeline.model import model_cost
 from pipeline.training import TrainResult
 
@@ -39,6 +41,25 @@ def start_run(root: Path, experiment: str, run_name: str) -> Iterator[mlflow.Act
         mlflow.create_experiment(experiment, artifact_location=location)
     mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=run_name) as run:
+        yield run
+
+
+RUN_ID_FILE = "mlflow_run_id"
+
+
+@contextlib.contextmanager
+def resume_run(root: Path, run_id_file: Path) -> Iterator[mlflow.ActiveRun]:
+    """Reopen the run whose id a train stage wrote next to its model, so later stages log
+    to the same run."""
+    mlflow.set_tracking_uri(tracking_uri(root))
+    run_id = run_id_file.read_text().strip()
+    try:
+        MlflowClient().get_run(run_id)
+    except MlflowException:
+        raise PipelineError(f"{run_id_file}: run {run_id} is not in the tracking store "
+                            f"{tracking_uri(root)}; retrain the model to log to this store"
+                            ) from None
+    with mlflow.start_run(run_id=run_id) as run:
         yield run
 
 

@@ -1,6 +1,9 @@
 """The fixed-point streaming reference against QKeras, word for word, on four architectures;
 step against run; reset; the weight file; and what the export refuses."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -190,3 +193,19 @@ def test_a_weight_off_its_grid_is_refused_naming_the_layer():
 def test_a_model_the_datapath_cannot_represent_is_refused(layers, message):
     with pytest.raises(export.ExportError, match=message):
         export.from_qkeras(_chain(*layers))
+
+
+def test_export_stage_refuses_an_unrepresentable_model_and_writes_nothing(tmp_path):
+    model = _chain(_conv(padding="same"))
+    (tmp_path / "models" / "odd").mkdir(parents=True)
+    model.save(tmp_path / "models" / "odd" / "model.h5")
+    out = tmp_path / "exports" / "odd"
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline.stages.export", "odd", "--models",
+         str(tmp_path / "models"), "--out", str(out), "--metrics", str(tmp_path / "m.json")],
+        cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: qconv_0: padding 'same' is not supported (the streaming datapath is causal: "
+        "use padding='causal')")
+    assert not (tmp_path / "exports").exists() and not (tmp_path / "m.json").exists()

@@ -180,3 +180,31 @@ def test_windows_longer_than_segments_are_a_config_error(tmp_path, params_file, 
     with pytest.raises(ConfigError, match=r"6000-sample windows, longer than the shortest "
                                           r"training segment \(2400 samples\)"):
         check_window(config, long_windows, train_split)
+
+
+def test_export_stage_writes_the_weights_and_logs_to_the_training_run(tracked, tmp_path):
+    from pipeline.export import read_weights
+
+    uri, out, _ = tracked
+    exports, metrics_path = tmp_path / "exports" / "tiny", tmp_path / "export.json"
+    result = run(["pipeline.stages.export", "tiny", "--models", str(out.parent), "--data",
+                  str(tmp_path / "dataset"), "--out", str(exports), "--metrics",
+                  str(metrics_path), "--root", str(ROOT)],
+                 {**os.environ, "MLFLOW_TRACKING_URI": uri})
+    assert result.returncode == 0, result.stderr
+    exported = read_weights(exports / "weights.json")
+    assert [layer.name for layer in exported.layers] == ["qconv_0", "qconv_1a", "qconv_1b",
+                                                         "qconv_2"]
+    assert "tiny_qconv_1a_shift" in (exports / "weights.h").read_text()
+    metrics = json.loads(metrics_path.read_text())
+    assert metrics["test_samples"] == 16 * 2400
+    assert metrics["qconv_2_words"] == 16 * 2400 and metrics["qconv_0_overflows"] == 0
+    client = MlflowClient(uri)
+    (run_info,) = client.search_runs([client.get_experiment_by_name("waveshaper")
+                                      .experiment_id])
+    assert run_info.info.run_id == (out / "mlflow_run_id").read_text().strip()
+    logged = run_info.data.metrics
+    for key in ("qconv_0_saturations", "qconv_1b_overflows", "qconv_2_differing_words"):
+        assert logged[f"reference_{key}"] == metrics[key]
+    assert {a.path for a in client.list_artifacts(run_info.info.run_id, "export")} == {
+        "export/weights.json", "export/weights.h"}

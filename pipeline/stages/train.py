@@ -50,7 +50,7 @@ def main() -> None:
     rate = params.data.sample_rate
     training.check_window(model_config, params.train, train_data)
 
-    with tracking.start_run(args.root, params.tracking.experiment, model_config.name):
+    with tracking.start_run(args.root, params.tracking.experiment, model_config.name) as run:
         tracking.log_params(tracking.run_params(model_config, params))
         mlflow.set_tags({"git_commit": tracking.git_commit(args.root),
                          "dataset_dvc_md5": tracking.dataset_hash(args.root, args.data),
@@ -70,6 +70,7 @@ def main() -> None:
         try:
             result.model.save(staging / "model.h5")
             shutil.copy(config_path, staging / "model_config.yaml")
+            (staging / tracking.RUN_ID_FILE).write_text(run.info.run_id + "\n")
             (staging / "params.yaml").write_text(yaml.safe_dump(
                 params.model_dump(mode="json"), sort_keys=False))
             keys = training.HISTORY_KEYS

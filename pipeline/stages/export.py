@@ -1,0 +1,87 @@
+"""export: one trained model's integer weights, checked against its QKeras model.
+
+Writes `exports/<model>/` (`weights.json`, the documented weight file, and `weights.h`, the
+same integers for C/C++) and `metrics/export/<model>.json`: per layer, the fixed-point
+reference's saturation and overflow counts on the test split, and the words in which it
+differs from QKeras (TensorFlow's float32 sums; see pipeline/equivalence.py). The same
+figures go to the model's MLflow run.
+"""
+
+import argparse
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import mlflow
+from qkeras.utils import load_qmodel
+
+from pipeline import export, tracking
+from pipeline.dataset import load_split
+from pipeline.equivalence import compare
+from pipeline.errors import PipelineError, run_stage
+from pipeline.reference import FixedPointReference
+from pipeline.stages.train import write_json_atomic
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("model", help="model name: models/<model>/model.h5")
+    parser.add_argument("--models", default="models", type=Path)
+    parser.add_argument("--data", default="data/dataset", type=Path)
+    parser.add_argument("--out", default=None, type=Path, help="default: exports/<model>")
+    parser.add_argument("--metrics", default=None, type=Path,
+                        help="default: metrics/export/<model>.json")
+    parser.add_argument("--root", default=".", type=Path, help="project root (MLflow store)")
+    args = parser.parse_args()
+    out = args.out or Path("exports") / args.model
+    metrics_path = args.metrics or Path("metrics/export") / f"{args.model}.json"
+    model_path = args.models / args.model / "model.h5"
+    if not model_path.exists():
+        raise PipelineError(f"{model_path}: no trained model (run the train stage first)")
+
+    model = load_qmodel(str(model_path), compile=False)
+    exported = export.from_qkeras(model)
+    reference = FixedPointReference(exported)
+    test = load_split(args.data, "test")
+    counters = {layer.layer.name: {"saturations": 0, "overflows": 0}
+                for layer in reference.layers}
+    for x in test.inputs:
+        reference.run(x)
+        for name, counts in reference.counters().items():
+            for key, value in counts.items():
+                counters[name][key] += value
+    comparisons = compare(model, reference, test.inputs)
+    metrics = {"test_samples": sum(len(x) for x in test.inputs)}
+    for comparison in comparisons:
+        name = comparison.name
+        metrics.update({f"{name}_saturations": counters[name]["saturations"],
+                        f"{name}_overflows": counters[name]["overflows"],
+                        f"{name}_words": comparison.words,
+                        f"{name}_differing_words": comparison.differing,
+                        f"{name}_differing_words_forced": comparison.differing_forced,
+                        f"{name}_max_lsb_forced": comparison.max_lsb_forced})
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        export.write_weights(exported, staging / "weights.json")
+        (staging / "weights.h").write_text(export.header_text(exported))
+        with tracking.resume_run(args.root, args.models / args.model / tracking.RUN_ID_FILE):
+            mlflow.log_metrics({f"reference_{key}": float(value)
+                                for key, value in metrics.items()})
+            mlflow.log_artifacts(str(staging), artifact_path="export")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    write_json_atomic(metrics_path, metrics)
+    total = {key: sum(c[key] for c in counters.values()) for key in ("saturations", "overflows")}
+    print(f"export {args.model}: {len(exported.layers)} layers to {out}; test split: "
+          f"{total['saturations']} saturated and {total['overflows']} overflowed words; "
+          f"{sum(c.differing for c in comparisons)} words differ from QKeras (float32 sums)")
+
+
+if __name__ == "__main__":
+    run_stage(main)
