@@ -28,7 +28,8 @@ class LayerComparison:
     words: int
     differing: int
     differing_forced: int
-    max_lsb_forced: float  # largest |QKeras - reference| in LSBs of the layer's output word
+    max_lsb: float  # largest |QKeras - reference| in LSBs of the layer's output word
+    max_lsb_forced: float
 
 
 def _probe(model: tf.keras.Model, reference: FixedPointReference) -> tf.keras.Model:
@@ -48,7 +49,7 @@ def compare(model: tf.keras.Model, reference: FixedPointReference,
             signals: list[np.ndarray]) -> list[LayerComparison]:
     """Compare over every signal (T, C_in), each from a reset state."""
     probe = _probe(model, reference)
-    totals = {layer.layer.name: [0, 0, 0, 0.0] for layer in reference.layers}
+    totals = {layer.layer.name: [0, 0, 0, 0.0, 0.0] for layer in reference.layers}
     for x in signals:
         keras_values = [np.asarray(v, dtype=np.float64)[0]
                         for v in probe(x[None].astype(np.float32), training=False)]
@@ -69,7 +70,8 @@ def compare(model: tf.keras.Model, reference: FixedPointReference,
             total[0] += keras_words.size
             total[1] += int(np.count_nonzero(keras_words != words[i + 1]))
             total[2] += int(np.count_nonzero(keras_words != forced))
-            total[3] = max(total[3], float(np.abs(keras_scaled - forced).max()))
+            total[3] = max(total[3], float(np.abs(keras_scaled - words[i + 1]).max()))
+            total[4] = max(total[4], float(np.abs(keras_scaled - forced).max()))
             in_frac = layer.out_frac
     reference.reset()
     return [LayerComparison(name, *values) for name, values in totals.items()]

@@ -60,6 +60,7 @@ def main() -> None:
                         f"{name}_words": comparison.words,
                         f"{name}_differing_words": comparison.differing,
                         f"{name}_differing_words_forced": comparison.differing_forced,
+                        f"{name}_max_lsb": comparison.max_lsb,
                         f"{name}_max_lsb_forced": comparison.max_lsb_forced})
 
     out.parent.mkdir(parents=True, exist_ok=True)
