@@ -25,7 +25,7 @@ test: lint
 	pytest
 
 lint: venv
-	ruff check pipeline tests benchmarks
+	ruff check pipeline tests benchmarks scripts
 
 ## Open the MLflow UI on the project's tracking store.
 mlflow-ui: venv
