@@ -14,9 +14,6 @@ splits never share a window.
 from __future__ import annotations
 
 import csv
-import os
-import shutil
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -25,6 +22,7 @@ import numpy as np
 import soundfile as sf
 
 from pipeline.errors import DataError
+from pipeline.outputs import staged_directory
 
 MANIFEST = "manifest.csv"
 _SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile's sf_command that controls the PEAK chunk
@@ -97,10 +95,7 @@ def write_dataset(
     Everything goes to a temporary sibling folder that is renamed into place at the end, so
     an interrupted run never leaves a folder that looks complete.
     """
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with staged_directory(out_dir) as tmp:
         segments = []
         for segment, core, target in items:
             for rel, wave in ((segment.input_file, core), (segment.target_file, target)):
@@ -113,12 +108,6 @@ def write_dataset(
             writer.writerow(MANIFEST_COLUMNS)
             for segment in segments:
                 writer.writerow([_format(v) for v in asdict(segment).values()])
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return segments
 
 

@@ -12,7 +12,6 @@ The weight file (`weights.json`, `FORMAT_VERSION` 1) is described in docs/export
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from qkeras import QActivation, QConv1D, quantized_bits, quantized_po2, quantize
 
 from pipeline.errors import PipelineError
 from pipeline.fixedpoint import FixedFormat
+from pipeline.outputs import write_text_atomic
 
 FORMAT_VERSION = 1
 # The output word of a model whose last layer is linear: 16 bits, step 2^-12, range +-8.
@@ -300,9 +300,7 @@ def from_dict(payload: dict, source: str = "weights") -> ExportedModel:
 
 def write_weights(model: ExportedModel, path: Path) -> None:
     """weights.json, written to a temporary name and renamed."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(to_dict(model), indent=1) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(to_dict(model), indent=1) + "\n")
 
 
 def read_weights(path: Path) -> ExportedModel:

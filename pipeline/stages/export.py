@@ -8,9 +8,6 @@ figures go to the model's MLflow run.
 """
 
 import argparse
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import mlflow
@@ -20,8 +17,8 @@ from pipeline import export, tracking
 from pipeline.dataset import load_split
 from pipeline.equivalence import compare
 from pipeline.errors import PipelineError, run_stage
+from pipeline.outputs import staged_directory, write_json_atomic
 from pipeline.reference import FixedPointReference
-from pipeline.stages.train import write_json_atomic
 
 
 def main() -> None:
@@ -63,20 +60,13 @@ def main() -> None:
                         f"{name}_max_lsb": comparison.max_lsb,
                         f"{name}_max_lsb_forced": comparison.max_lsb_forced})
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with staged_directory(out) as staging:
         export.write_weights(exported, staging / "weights.json")
         (staging / "weights.h").write_text(export.header_text(exported))
         with tracking.resume_run(args.root, args.models / args.model / tracking.RUN_ID_FILE):
             mlflow.log_metrics({f"reference_{key}": float(value)
                                 for key, value in metrics.items()})
             mlflow.log_artifacts(str(staging), artifact_path="export")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     write_json_atomic(metrics_path, metrics)
     total = {key: sum(c[key] for c in counters.values()) for key in ("saturations", "overflows")}
     print(f"export {args.model}: {len(exported.layers)} layers to {out}; test split: "

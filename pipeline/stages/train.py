@@ -5,10 +5,7 @@ Writes `models/<name>/` (the QKeras model, its config, history and figures) and
 """
 
 import argparse
-import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import mlflow
@@ -19,13 +16,7 @@ from pipeline import plots, tracking, training
 from pipeline.config import SPLITS, load_model_config, load_params, model_config_path
 from pipeline.dataset import load_split, write_wav
 from pipeline.errors import run_stage
-
-
-def write_json_atomic(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+from pipeline.outputs import staged_directory, write_json_atomic
 
 
 def main() -> None:
@@ -65,9 +56,7 @@ def main() -> None:
                        epochs_run=len(result.history["loss"]), chosen_restart=result.chosen)
         mlflow.log_metrics({k: v for k, v in summary.items() if np.isfinite(v)})
 
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        try:
+        with staged_directory(out) as staging:
             result.model.save(staging / "model.h5")
             shutil.copy(config_path, staging / "model_config.yaml")
             (staging / tracking.RUN_ID_FILE).write_text(run.info.run_id + "\n")
@@ -87,11 +76,6 @@ def main() -> None:
                                                      model_config.receptive_field).items():
                 write_wav(staging / "examples" / f"{shape}.wav", wave, rate)
             mlflow.log_artifacts(str(staging))
-            if out.exists():
-                shutil.rmtree(out)
-            os.replace(staging, out)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
         write_json_atomic(metrics_path, summary)
     print(f"train {model_config.name}: test_esr_corners {summary['test_esr_corners']:.4f}, "
           f"test_esr_edges {summary['test_esr_edges']:.4f}")
