@@ -24,12 +24,17 @@ from pipeline.reference import FixedPointReference
 
 @dataclass
 class LayerComparison:
+    """One layer over every signal; `saturations` and `overflows` are the reference's own
+    counts (run end to end)."""
+
     name: str
     words: int
     differing: int
     differing_forced: int
     max_lsb: float  # largest |QKeras - reference| in LSBs of the layer's output word
     max_lsb_forced: float
+    saturations: int
+    overflows: int
 
 
 def _probe(model: tf.keras.Model, reference: FixedPointReference) -> tf.keras.Model:
@@ -49,11 +54,14 @@ def compare(model: tf.keras.Model, reference: FixedPointReference,
             signals: list[np.ndarray]) -> list[LayerComparison]:
     """Compare over every signal (T, C_in), each from a reset state."""
     probe = _probe(model, reference)
-    totals = {layer.layer.name: [0, 0, 0, 0.0, 0.0] for layer in reference.layers}
+    totals = {layer.layer.name: [0, 0, 0, 0.0, 0.0, 0, 0] for layer in reference.layers}
     for x in signals:
         keras_values = [np.asarray(v, dtype=np.float64)[0]
                         for v in probe(x[None].astype(np.float32), training=False)]
         words = reference.run_words(x)
+        for name, counts in reference.counters().items():
+            totals[name][5] += counts["saturations"]
+            totals[name][6] += counts["overflows"]
         in_frac = reference.input_format.frac
         if not np.array_equal(keras_values[0] * 2.0**in_frac, words[0]):
             raise AssertionError("input words differ from QKeras's input quantiser")

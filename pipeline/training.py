@@ -3,8 +3,8 @@ Modeler: random windows from the training segments, Adam, early stopping on vali
 
 Windows are `window_receptive_fields` receptive fields long, drawn afresh every epoch from a
 generator seeded with (seed, restart, epoch). A whole epoch of steps runs inside one
-`tf.function`, because at the small batches that train these tiny models best, Keras's
-per-step `fit` machinery cost as much as the arithmetic.
+`tf.function`: at the small batches that train these tiny models best, Keras's per-step
+`fit` machinery is a large share of each step (benchmarks/training_step.py: 1.44x).
 
 `restarts` independent initialisations train side by side in threads (the second core is
 otherwise idle: one small model does not keep two busy) and the one with the lowest
@@ -157,11 +157,19 @@ class RestartResult:
 
 @dataclass
 class TrainResult:
+    """Every restart's result; `model` holds the chosen restart's best-epoch weights."""
+
     model: tf.keras.Model
-    history: dict[str, list[float]]
-    best_epoch: int
     restarts: list[RestartResult]
     chosen: int
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        return self.restarts[self.chosen].history
+
+    @property
+    def best_epoch(self) -> int:
+        return self.restarts[self.chosen].best_epoch
 
 
 class _Restart:
@@ -250,4 +258,4 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_data: Spli
     chosen = min(results, key=lambda r: r.best_val_esr)
     model = restarts[chosen.restart].model
     model.set_weights(chosen.weights)
-    return TrainResult(model, chosen.history, chosen.best_epoch, list(results), chosen.restart)
+    return TrainResult(model, list(results), chosen.restart)

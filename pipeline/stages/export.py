@@ -41,19 +41,12 @@ def main() -> None:
     exported = export.from_qkeras(model)
     reference = FixedPointReference(exported)
     test = load_split(args.data, "test")
-    counters = {layer.layer.name: {"saturations": 0, "overflows": 0}
-                for layer in reference.layers}
-    for x in test.inputs:
-        reference.run(x)
-        for name, counts in reference.counters().items():
-            for key, value in counts.items():
-                counters[name][key] += value
     comparisons = compare(model, reference, test.inputs)
     metrics = {"test_samples": sum(len(x) for x in test.inputs)}
     for comparison in comparisons:
         name = comparison.name
-        metrics.update({f"{name}_saturations": counters[name]["saturations"],
-                        f"{name}_overflows": counters[name]["overflows"],
+        metrics.update({f"{name}_saturations": comparison.saturations,
+                        f"{name}_overflows": comparison.overflows,
                         f"{name}_words": comparison.words,
                         f"{name}_differing_words": comparison.differing,
                         f"{name}_differing_words_forced": comparison.differing_forced,
@@ -68,9 +61,9 @@ def main() -> None:
                                 for key, value in metrics.items()})
             mlflow.log_artifacts(str(staging), artifact_path="export")
     write_json_atomic(metrics_path, metrics)
-    total = {key: sum(c[key] for c in counters.values()) for key in ("saturations", "overflows")}
     print(f"export {args.model}: {len(exported.layers)} layers to {out}; test split: "
-          f"{total['saturations']} saturated and {total['overflows']} overflowed words; "
+          f"{sum(c.saturations for c in comparisons)} saturated and "
+          f"{sum(c.overflows for c in comparisons)} overflowed words; "
           f"{sum(c.differing for c in comparisons)} words differ from QKeras (float32 sums)")
 
 
