@@ -260,11 +260,38 @@ class TrackingConfig(_Strict):
     experiment: str = Field(default="waveshaper", min_length=1)
 
 
+_AP_TYPE = r"^ap_u?(fixed|int)<[0-9, A-Z_]+>$"
+
+
+class HlsLayerConfig(_Strict):
+    """Per-layer overrides. A precision here replaces the exact type the converter derives,
+    so the design may no longer match the fixed-point reference word for word."""
+
+    reuse_factor: int | None = Field(default=None, ge=1)
+    # e.g. ap_fixed<12,4,AP_RND_CONV,AP_SAT>
+    result: str | None = Field(default=None, pattern=_AP_TYPE)
+    accum: str | None = Field(default=None, pattern=_AP_TYPE)
+
+
+class HlsConfig(_Strict):
+    """The generated Vitis/Vivado HLS project: `reuse_factor` 1 accepts a sample every
+    clock; R shares each multiplier between R products and accepts a sample every R clocks."""
+
+    backend: Literal["Vitis", "Vivado"] = "Vitis"
+    part: str = Field(default="xc7z020clg400-1", min_length=1)  # Zynq-7020 (PYNQ-Z2, Zybo Z7-20)
+    clock_period_ns: float = Field(default=10.0, gt=0)
+    reuse_factor: int = Field(default=1, ge=1)
+    layers: dict[str, HlsLayerConfig] = {}
+    project_name: str = Field(default="myproject", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    testbench_samples: int = Field(default=48000, ge=1)
+
+
 class Params(_Strict):
     seed: int = Field(ge=0)
     data: DataConfig
     train: TrainConfig
     tracking: TrackingConfig = TrackingConfig()
+    hls: HlsConfig = HlsConfig()
     models: list[str] = Field(min_length=1)
 
 

@@ -14,14 +14,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tensorflow as tf
-from qkeras import QActivation, QConv1D, quantized_bits, quantized_po2, quantized_relu
 
 from pipeline.errors import PipelineError
 from pipeline.fixedpoint import FixedFormat
 from pipeline.outputs import write_text_atomic
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+    from qkeras import QConv1D, quantized_po2
 
 FORMAT_VERSION = 1
 # The output word of a model whose last layer is linear: 16 bits, step 2^-12, range +-8.
@@ -91,11 +94,15 @@ class ExportedModel:
 
 
 # ---------------------------------------------------------------- from QKeras
+# TensorFlow and QKeras are imported where a Keras model is read, so that the weight file,
+# the reference and the HLS stage load without them (about 5 s per process).
 
 
 def _fixed_format(quantizer, where: str) -> FixedFormat:
     """The format of a `quantized_bits` or `quantized_relu` quantiser, refusing variants
     whose values are not plain fixed-point words."""
+    from qkeras import quantized_bits, quantized_relu
+
     if isinstance(quantizer, quantized_relu):
         if quantizer.use_sigmoid or quantizer.negative_slope or quantizer.bits >= 32:
             raise ExportError(f"{where}: quantized_relu with sigmoid, a negative slope or 32 "
@@ -164,6 +171,8 @@ def _conv_layer(layer: QConv1D, activation: FixedFormat | None) -> ConvLayer:
     if kernel_q is None or bias_q is None:
         raise ExportError(f"{name}: kernel and bias need quantisers (float weights have no "
                           "fixed-point word)")
+    from qkeras import quantized_po2
+
     kernel_values = kernel_q(layer.kernel).numpy()
     if isinstance(kernel_q, quantized_po2):
         kernel_format = _po2_format(kernel_q)
@@ -181,6 +190,9 @@ def _conv_layer(layer: QConv1D, activation: FixedFormat | None) -> ConvLayer:
 def from_qkeras(model: tf.keras.Model,
                 output_format: FixedFormat = DEFAULT_OUTPUT_FORMAT) -> ExportedModel:
     """Read a chain `input -> QActivation(quantized_bits) -> (QConv1D [-> QActivation])*`."""
+    import tensorflow as tf
+    from qkeras import QActivation, QConv1D
+
     layers = [layer for layer in model.layers if not isinstance(layer, tf.keras.layers.InputLayer)]
     if not layers or not isinstance(layers[0], QActivation):
         raise ExportError(f"{model.name}: the first layer must be a QActivation that "

@@ -32,6 +32,10 @@ PARAM_ERRORS = [
     ({"train.lr_schedule": "linear"},
      r"train\.lr_schedule: Input should be 'constant' or 'cosine'"),
     ({"train.restarts": 0}, r"train\.restarts: Input should be greater than or equal to 1"),
+    ({"hls.reuse_factor": 0}, r"hls\.reuse_factor: Input should be greater than or equal to 1"),
+    ({"hls.backend": "Quartus"}, r"hls\.backend: Input should be 'Vitis' or 'Vivado'"),
+    ({"hls.layers": {"qconv_0": {"result": "float"}}},
+     r"hls\.layers\.qconv_0\.result: String should match pattern"),
 ]
 
 

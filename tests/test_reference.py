@@ -10,29 +10,9 @@ import tensorflow as tf
 from qkeras import QActivation, QConv1D, quantized_bits, quantized_tanh
 
 from pipeline import export
-from pipeline.config import load_model_config, load_params
-from pipeline.dataset import load_split, write_dataset
 from pipeline.equivalence import compare
-from pipeline.model import build_model
 from pipeline.reference import FixedPointReference
-from pipeline.synth import synthesize
-from pipeline.waveforms import oscillator_phase, triangle
-from tests.conftest import ROOT, TINY_MODEL, small_params, write_yaml
-
-SAMPLES = 48_000
-
-K3_8BIT = {
-    "input_quantizer": {"type": "quantized_bits", "bits": 12, "integer": 0},
-    "kernel_quantizer": {"type": "quantized_bits", "bits": 8, "integer": 2},
-    "bias_quantizer": {"type": "quantized_bits", "bits": 10, "integer": 2},
-    "activation": {"type": "quantized_relu", "bits": 8, "integer": 3},
-    "layers": [
-        {"filters": 6, "kernel_size": 3, "dilation": 1},
-        {"filters": 6, "kernel_size": 3, "dilation": 2},
-        {"filters": 6, "kernel_size": 3, "dilation": 4},
-        {"filters": 1, "kernel_size": 2, "dilation": 8},
-    ],
-}
+from tests.conftest import ROOT, SAMPLES, architecture, random_model, signals
 
 # Differing words per layer, (end to end, forced), over a synthesised test split, a gliding
 # triangle and uniform noise (48,000 samples each).
@@ -49,47 +29,6 @@ FLOAT32_DIFFERENCES = {
     "tiny_po2_pair": {"qconv_0": (2, 2), "qconv_1a": (12, 0), "qconv_1b": (0, 0),
                       "qconv_2": (0, 0)},
 }
-
-
-def architecture(name: str, tmp_path):
-    if name in ("fixed16", "po2"):
-        return load_model_config(ROOT / "configs" / "models" / f"{name}.yaml")
-    spec = K3_8BIT if name == "k3_8bit" else TINY_MODEL
-    return load_model_config(write_yaml(tmp_path / f"{name}.yaml", spec))
-
-
-def random_model(config, seed: int) -> tf.keras.Model:
-    """Seeded initial weights with random biases, so every bias word is exercised."""
-    tf.keras.utils.set_random_seed(seed)
-    model = build_model(config)
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, QConv1D):
-            kernel, bias = layer.get_weights()
-            layer.set_weights([kernel, rng.normal(0.0, 0.3, bias.shape).astype(np.float32)])
-    return model
-
-
-def signals() -> list[np.ndarray]:
-    """A gliding triangle under a fixed embedding and uniform noise over the whole input
-    range, 48,000 samples each."""
-    freq = np.geomspace(40.0, 1800.0, SAMPLES)
-    core = triangle(oscillator_phase(freq, 48_000, 0.1))
-    shaped = np.stack([core, np.full(SAMPLES, 0.3), np.full(SAMPLES, -0.7)], -1)
-    noise = np.random.default_rng(1).uniform(-1.0, 1.0, (SAMPLES, 3))
-    return [shaped.astype(np.float32), noise.astype(np.float32)]
-
-
-@pytest.fixture(scope="module")
-def test_split(tmp_path_factory) -> list[np.ndarray]:
-    """A synthesised test split of 16 segments of 3,000 samples: 48,000 samples."""
-    folder = tmp_path_factory.mktemp("split")
-    params = load_params(write_yaml(folder / "params.yaml",
-                                    small_params(**{"data.synth.segment_seconds": 0.0625})))
-    write_dataset(folder / "ds", synthesize(params.data.synth, 48_000, params.seed))
-    inputs = load_split(folder / "ds", "test").inputs
-    assert sum(len(x) for x in inputs) == SAMPLES
-    return inputs
 
 
 @pytest.mark.parametrize("name", list(FLOAT32_DIFFERENCES))

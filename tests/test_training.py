@@ -182,7 +182,8 @@ def test_windows_longer_than_segments_are_a_config_error(tmp_path, params_file, 
         check_window(config, long_windows, train_split)
 
 
-def test_export_stage_writes_the_weights_and_logs_to_the_training_run(tracked, tmp_path):
+def test_export_and_hls_stages_write_their_outputs_and_log_to_the_training_run(
+        tracked, tmp_path, params_file):
     from pipeline.export import read_weights
 
     uri, out, _ = tracked
@@ -208,3 +209,19 @@ def test_export_stage_writes_the_weights_and_logs_to_the_training_run(tracked, t
         assert logged[f"reference_{key}"] == metrics[key]
     assert {a.path for a in client.list_artifacts(run_info.info.run_id, "export")} == {
         "export/weights.json", "export/weights.h"}
+
+    project, hls_metrics = tmp_path / "hls" / "tiny", tmp_path / "hls.json"
+    result = run(["pipeline.stages.hls", "tiny", "--params", str(params_file), "--exports",
+                  str(exports.parent), "--models", str(out.parent), "--data",
+                  str(tmp_path / "dataset"), "--out", str(project), "--metrics",
+                  str(hls_metrics), "--root", str(ROOT)],
+                 {**os.environ, "MLFLOW_TRACKING_URI": uri})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(hls_metrics.read_text()) == {"testbench_samples": 16 * 2400,
+                                                   "testbench_mismatches": 0}
+    assert (project / "csim.sh").exists() and not (project / "csim").exists()
+    logged = client.get_run(run_info.info.run_id).data.metrics
+    assert logged["hls_testbench_samples"] == 16 * 2400
+    assert logged["hls_testbench_mismatches"] == 0
+    assert [a.path for a in client.list_artifacts(run_info.info.run_id, "hls")] == [
+        "hls/README.md"]

@@ -1,0 +1,46 @@
+"""Hand-off to hls4ml: a QKeras WaveNet becomes a streaming Vitis/Vivado HLS project.
+
+    from pipeline.hls import convert
+    hls_model = convert(model, "hls_projects/fixed16")   # config: HlsConfig, dict or None
+    y = hls_model.predict(x)                             # (T, C_in) -> (T, C_out), g++ C sim
+
+`converter` maps the exported model to hls4ml layers, `layers` is the hls4ml extension (the
+cached dilated convolution), `project` writes the relocatable project and `simulation`
+compiles and runs it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from pydantic import ValidationError
+
+from pipeline.config import HlsConfig, _describe
+from pipeline.errors import ConfigError
+from pipeline.export import from_qkeras
+from pipeline.hls.project import HlsModel, write_project
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+__all__ = ["HlsConfig", "HlsModel", "convert"]
+
+
+def convert(model: tf.keras.Model, output_dir: str | Path,
+            config: HlsConfig | dict | None = None,
+            testbench_input: list[np.ndarray] | None = None) -> HlsModel:
+    """Write a streaming HLS project for a causal dilated QConv1D stack and return it.
+
+    An unsupported model (padding other than causal, strides, unknown layers, activations
+    or quantisers) raises `pipeline.export.ExportError` naming the layer, before anything is
+    written. `testbench_input`: segments (T, C_in) for the project's tb_data."""
+    if config is None:
+        config = HlsConfig()
+    elif isinstance(config, dict):
+        try:
+            config = HlsConfig.model_validate(config)
+        except ValidationError as err:
+            raise ConfigError(f"hls config: {_describe(err)}") from None
+    return write_project(from_qkeras(model), Path(output_dir), config, testbench_input)

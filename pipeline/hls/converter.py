@@ -1,0 +1,135 @@
+"""Exported model -> hls4ml `ModelGraph` of `CachedConv1D` layers (hls4ml's converter step).
+
+The QKeras model is read by `pipeline.export.from_qkeras`, which refuses anything the
+streaming datapath cannot represent (other padding, strides, unknown layers, activations or
+quantisers) with an error naming the layer. Every C++ type is then derived from the
+fixed-point reference (`pipeline.reference`), so the design computes the same words:
+
+- activations: `ap_ufixed<bits, integer>` (quantized_relu) or `ap_fixed<bits, integer+1>`
+  (quantized_bits, and a linear last layer's output word), rounding half to even and
+  saturating (AP_RND_CONV, AP_SAT) as QKeras's quantisers do;
+- accumulators: the reference's worst-case width at the products' LSB, so sums are exact;
+  a linear layer inside the model (the first of a po2 pair) passes it on at full width;
+- kernels: `ap_fixed` words, or hls4ml exponent types `{sign, shift}` for po2 (shifts).
+
+The model gets two inputs, the sample `x` (C_in values) and `reset` (one bit, clears every
+cache before this sample is processed), and one output vector per call.
+"""
+
+from __future__ import annotations
+
+import hls4ml
+from hls4ml.model import ModelGraph
+from hls4ml.model.types import (
+    ExponentPrecisionType,
+    FixedPrecisionType,
+    IntegerPrecisionType,
+    RoundingMode,
+    SaturationMode,
+)
+
+from pipeline.config import HlsConfig
+from pipeline.export import ExportedModel, ExportError, Po2Format, _po2_fields
+from pipeline.fixedpoint import FixedFormat
+from pipeline.hls.layers import register
+from pipeline.reference import FixedPointReference, ReferenceConv
+
+INPUT_NAME = "x"
+RESET_NAME = "reset"
+
+
+def fixed_type(fmt: FixedFormat, quantise: bool = True) -> FixedPrecisionType:
+    """The ap_(u)fixed of a FixedFormat; `quantise` adds QKeras's rounding and saturation."""
+    modes = {"rounding_mode": RoundingMode.RND_CONV,
+             "saturation_mode": SaturationMode.SAT} if quantise else {}
+    return FixedPrecisionType(fmt.bits, fmt.integer + int(fmt.signed), fmt.signed, **modes)
+
+
+def accumulator_type(conv: ReferenceConv) -> FixedPrecisionType:
+    return FixedPrecisionType(conv.accumulator_bits, conv.accumulator_bits - conv.acc_frac, True)
+
+
+def _exponent_type(fmt: Po2Format) -> ExponentPrecisionType:
+    width = max(fmt.max_shift.bit_length(), (-fmt.min_shift - 1).bit_length()) + 1
+    return ExponentPrecisionType(width, signed=True)
+
+
+def layer_list(exported: ExportedModel, config: HlsConfig) -> list[dict]:
+    """hls4ml's layer list: the two inputs, then one CachedConv1D per exported layer."""
+    reference = FixedPointReference(exported)
+    channels = exported.layers[0].in_channels
+    layers = [
+        {"class_name": "InputLayer", "name": INPUT_NAME, "input_shape": [channels]},
+        {"class_name": "InputLayer", "name": RESET_NAME, "input_shape": [1]},
+    ]
+    previous = INPUT_NAME
+    for layer, conv in zip(exported.layers, reference.layers, strict=True):
+        overrides = config.layers.get(layer.name)
+        accum = accumulator_type(conv)
+        result = accum if conv.out_format is None else fixed_type(conv.out_format)
+        if overrides is not None:
+            if overrides.accum:
+                accum = _backend(config).convert_precision_string(overrides.accum)
+            if overrides.result:
+                result = _backend(config).convert_precision_string(overrides.result)
+        entry = {
+            "class_name": "CachedConv1D", "name": layer.name,
+            "inputs": [previous, RESET_NAME],
+            "n_in": layer.in_channels, "n_out": layer.out_channels,
+            "kernel_size": layer.kernel_size, "dilation": layer.dilation,
+            "result_precision": result, "accum_precision": accum,
+            "bias_precision": fixed_type(layer.bias_format, quantise=False),
+            "bias_data": layer.bias * 2.0**-layer.bias_format.frac,
+        }
+        if isinstance(layer.kernel_format, Po2Format):
+            sign, shift, zero = _po2_fields(layer)
+            if zero.any():
+                raise ExportError(f"{layer.name}: a po2 weight is exactly 0, which hls4ml's "
+                                  "exponent type cannot hold")
+            entry.update(kernel_encoding="po2",
+                         weight_precision=_exponent_type(layer.kernel_format),
+                         po2_sign=sign.reshape(-1), po2_shift=shift.reshape(-1),
+                         weight_data=(layer.kernel * 2.0**-layer.kernel_frac).reshape(-1))
+        else:
+            entry.update(kernel_encoding="fixed",
+                         weight_precision=fixed_type(layer.kernel_format, quantise=False),
+                         weight_data=(layer.kernel * 2.0**-layer.kernel_frac).reshape(-1))
+        layers.append(entry)
+        previous = layer.name
+    return layers
+
+
+def _backend(config: HlsConfig):
+    return hls4ml.backends.get_backend(config.backend)
+
+
+def unknown_layer_overrides(exported: ExportedModel, config: HlsConfig) -> list[str]:
+    names = {layer.name for layer in exported.layers}
+    return sorted(set(config.layers) - names)
+
+
+def model_graph(exported: ExportedModel, output_dir: str, config: HlsConfig) -> ModelGraph:
+    """The hls4ml model of the exported network, ready for `write()`."""
+    register()
+    unknown = unknown_layer_overrides(exported, config)
+    if unknown:
+        raise ExportError(f"hls.layers: {', '.join(unknown)} is not a layer of "
+                          f"{exported.name} (layers: "
+                          f"{', '.join(layer.name for layer in exported.layers)})")
+    layers = layer_list(exported, config)
+    hls_config = hls4ml.utils.config.create_config(
+        output_dir=output_dir, project_name=config.project_name, backend=config.backend,
+        part=config.part, clock_period=config.clock_period_ns, io_type="io_parallel",
+        write_weights_txt=False)
+    hls_config["HLSConfig"] = {
+        "Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": config.reuse_factor,
+                  "Strategy": "Latency"},
+        "LayerName": {
+            INPUT_NAME: {"Precision": {"result": fixed_type(exported.input_format)}},
+            RESET_NAME: {"Precision": {"result": IntegerPrecisionType(1, signed=False)}},
+            **{name: {"ReuseFactor": layer.reuse_factor} for name, layer in config.layers.items()
+               if layer.reuse_factor is not None},
+        },
+    }
+    return ModelGraph.from_layer_list(hls_config, layers, inputs=[INPUT_NAME, RESET_NAME],
+                                      outputs=[layers[-1]["name"]])

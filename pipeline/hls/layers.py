@@ -1,0 +1,157 @@
+"""hls4ml extension: the `CachedConv1D` layer, its C++ templates and its HLS source.
+
+Stock hls4ml ignores `dilation_rate` and its streaming Conv1D forgets its history at every
+frame (../shared/BRIEF.md), so the WaveNet's convolutions are a layer of our own, registered
+through hls4ml's extension API (`register_layer`, `backend.register_template`,
+`backend.register_source`) for the Vivado and Vitis backends. hls4ml's installed files are
+not touched. The C++ is `nnet_utils/nnet_cached_conv1d.h` next to this file.
+
+A layer takes two inputs, the previous layer's vector and the model's `reset` port, and
+produces one output vector per call; every type (input, weight, bias, accumulator, result)
+is set by the converter (`pipeline.hls.convert`), not inferred by hls4ml.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+from hls4ml.backends import get_backend
+from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
+from hls4ml.model.attributes import Attribute, ConfigurableAttribute, TypeAttribute
+from hls4ml.model.layers import Layer, register_layer
+from hls4ml.model.types import ExponentType, NamedType, WeightVariable
+
+SOURCE = Path(__file__).parent / "nnet_utils" / "nnet_cached_conv1d.h"
+BACKENDS = ("Vivado", "Vitis")
+
+
+class Po2WeightVariable(WeightVariable):
+    """Power-of-two weights as hls4ml exponent-type pairs `{sign, shift}` (sign 1: positive),
+    written from exact integer fields rather than hls4ml's float log2 of the values."""
+
+    def __init__(self, var_name, type_name, precision, data, sign, shift, **kwargs):
+        super().__init__(var_name, type_name, precision, data, **kwargs)
+        self.type = ExponentType(type_name, precision, **kwargs)
+        self.pairs = np.stack([1 - np.asarray(sign), np.asarray(shift)], axis=-1).reshape(-1, 2)
+
+    def __iter__(self):
+        self._iterator = iter(self.pairs)
+        return self
+
+    def __next__(self):
+        sign, shift = next(self._iterator)
+        return f"{{{int(sign)}, {int(shift)}}}"
+
+    next = __next__
+
+
+class CachedConv1D(Layer):
+    """A causal dilated convolution with a ring-buffer cache, one sample per call.
+
+    `weight_data` is the kernel's values (K*C_in*C_out,) in Keras's (K, C_in, C_out) order;
+    a `po2` kernel is written from its exact `po2_sign` and `po2_shift` fields."""
+
+    _expected_attributes: ClassVar[list[Attribute]] = [
+        Attribute("n_in"),
+        Attribute("n_out"),
+        Attribute("kernel_size"),
+        Attribute("dilation"),
+        Attribute("kernel_encoding", value_type=str),
+        ConfigurableAttribute("reuse_factor", default=1),
+        TypeAttribute("accum"),
+    ]
+
+    def initialize(self):
+        # The converter's precisions become named types here; popped, so that hls4ml does
+        # not also declare them under their attribute names.
+        precision = {key: self.attributes.pop(f"{key}_precision")
+                     for key in ("result", "accum", "weight", "bias")}
+        index, weights = self.index, self.attributes["weight_data"]
+        self.add_output_variable([self.attributes["n_out"]], precision=precision["result"])
+        if self.attributes["kernel_encoding"] == "po2":
+            self.set_attr("weight", Po2WeightVariable(
+                f"w{index}", f"weight{index}_t", precision["weight"], weights,
+                self.attributes["po2_sign"], self.attributes["po2_shift"], index=index))
+        else:
+            self.add_weights_variable("weight", var_name=f"w{index}", type_name=f"weight{index}_t",
+                                      precision=precision["weight"], data=weights)
+        self.add_weights_variable("bias", var_name=f"b{index}", type_name=f"bias{index}_t",
+                                  precision=precision["bias"], data=self.attributes["bias_data"])
+        self.set_attr("accum_t", NamedType(f"layer{index}_accum_t", precision["accum"]))
+
+    @property
+    def multiplies(self) -> int:
+        """Multipliers a sample needs at ReuseFactor 1: the non-zero fixed-point weights
+        (po2 weights are shifts)."""
+        if self.attributes["kernel_encoding"] == "po2":
+            return 0
+        return int(np.count_nonzero(self.attributes["weight_data"]))
+
+
+_CONFIG_TEMPLATE = """struct config{index} : nnet::cached_conv1d_config {{
+    static const unsigned n_in = {n_in};
+    static const unsigned n_out = {n_out};
+    static const unsigned kernel_size = {kernel_size};
+    static const unsigned dilation = {dilation};
+    static const unsigned reuse_factor = {reuse};
+    static const unsigned multiplier_limit = {multiplier_limit};
+    typedef ap_uint<{head_bits}> head_t;
+    typedef ap_uint<{fill_bits}> fill_t;
+    typedef {accum_t.name} accum_t;
+    typedef {weight_t.name} weight_t;
+    typedef {bias_t.name} bias_t;
+    template <class accum_T, class x_T, class w_T>
+    using product = nnet::cached_product_{kernel_encoding}<accum_T, x_T, w_T>;
+}};
+"""
+
+_FUNCTION_TEMPLATE = ("nnet::cached_conv1d<{input_t}, {output_t}, {config}>({input}, {reset}[0], "
+                      "{output}, {w}, {b});")
+
+
+class CachedConv1DConfigTemplate(LayerConfigTemplate):
+    def __init__(self):
+        super().__init__(CachedConv1D)
+        self.template = _CONFIG_TEMPLATE
+
+    def format(self, node):
+        params = self._default_config_params(node)
+        history = (params["kernel_size"] - 1) * params["dilation"]
+        params["head_bits"] = max(1, (params["dilation"] - 1).bit_length())
+        params["fill_bits"] = max(1, history.bit_length())
+        params["multiplier_limit"] = max(1, -(-node.multiplies // params["reuse"]))
+        return self.template.format(**params)
+
+
+class CachedConv1DFunctionTemplate(FunctionCallTemplate):
+    def __init__(self):
+        super().__init__(CachedConv1D, include_header=["nnet_utils/nnet_cached_conv1d.h"])
+        self.template = _FUNCTION_TEMPLATE
+
+    def format(self, node):
+        params = self._default_function_params(node)
+        params["input"] = node.get_input_variable(node.inputs[0]).name
+        params["input_t"] = node.get_input_variable(node.inputs[0]).type.name
+        params["reset"] = node.get_input_variable(node.inputs[1]).name
+        params["w"] = node.get_weights("weight").name
+        params["b"] = node.get_weights("bias").name
+        return self.template.format(**params)
+
+
+_registered = False
+
+
+def register() -> None:
+    """Register the layer, its templates and its source with hls4ml (once per process)."""
+    global _registered
+    if _registered:
+        return
+    register_layer("CachedConv1D", CachedConv1D)
+    for name in BACKENDS:
+        backend = get_backend(name)
+        backend.register_template(CachedConv1DConfigTemplate)
+        backend.register_template(CachedConv1DFunctionTemplate)
+        backend.register_source(SOURCE)
+    _registered = True
