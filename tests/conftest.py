@@ -1,6 +1,9 @@
 """Shared fixtures: small but real configs, written as YAML files the way users write them."""
 
 import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +17,6 @@ from pipeline.dataset import load_split, write_dataset
 from pipeline.model import build_model
 from pipeline.synth import synthesize
 from pipeline.waveforms import oscillator_phase, triangle
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -132,7 +132,7 @@ def test_project_has_part_clock_and_relative_build_script(projects):
 
 def test_reuse_factor_and_precision_from_config(tmp_path, test_split):
     model = random_model(architecture("k3_8bit", tmp_path), seed=7)
-    config = {"reuse_factor": 4, "clock_period_ns": 5.0,
+    config = {"reuse_factor": 4, "clock_period_ns": 5.0, "backend": "Vivado",
               "layers": {"qconv_1": {"reuse_factor": 2},
                          "qconv_0": {"result": "ap_ufixed<6,3,AP_RND_CONV,AP_SAT>"}}}
     hls_model = convert(model, tmp_path / "project", config, testbench_input=test_split[:1])
@@ -144,6 +144,8 @@ def test_reuse_factor_and_precision_from_config(tmp_path, test_split):
     nonzero = [int(np.count_nonzero(layer.kernel)) for layer in exported.layers]
     assert [int(n) for n in limits] == [-(-n // int(r)) for n, r in zip(nonzero, reuse,
                                                                         strict=True)]
+    assert 'set backend "vivado"' in (hls_model.project_dir / "project.tcl").read_text()
+    assert "vivado_hls -f build_prj.tcl" in (hls_model.project_dir / "README.md").read_text()
     assert "ap_ufixed<6,3,AP_RND_CONV,AP_SAT,0> layer3_t" in (
         hls_model.project_dir / "firmware" / "defines.h").read_text()
     # A narrower activation than QKeras's changes the output: the override is in effect.

@@ -64,14 +64,15 @@ def layer_list(exported: ExportedModel, config: HlsConfig) -> list[dict]:
     ]
     previous = INPUT_NAME
     for layer, conv in zip(exported.layers, reference.layers, strict=True):
-        overrides = config.layers.get(layer.name)
         accum = accumulator_type(conv)
         result = accum if conv.out_format is None else fixed_type(conv.out_format)
+        overrides = config.layers.get(layer.name)
         if overrides is not None:
+            backend = hls4ml.backends.get_backend(config.backend)
             if overrides.accum:
-                accum = _backend(config).convert_precision_string(overrides.accum)
+                accum = backend.convert_precision_string(overrides.accum)
             if overrides.result:
-                result = _backend(config).convert_precision_string(overrides.result)
+                result = backend.convert_precision_string(overrides.result)
         entry = {
             "class_name": "CachedConv1D", "name": layer.name,
             "inputs": [previous, RESET_NAME],
@@ -80,6 +81,7 @@ def layer_list(exported: ExportedModel, config: HlsConfig) -> list[dict]:
             "result_precision": result, "accum_precision": accum,
             "bias_precision": fixed_type(layer.bias_format, quantise=False),
             "bias_data": layer.bias * 2.0**-layer.bias_format.frac,
+            "weight_data": (layer.kernel * 2.0**-layer.kernel_frac).reshape(-1),
         }
         if isinstance(layer.kernel_format, Po2Format):
             sign, shift, zero = _po2_fields(layer)
@@ -88,30 +90,19 @@ def layer_list(exported: ExportedModel, config: HlsConfig) -> list[dict]:
                                   "exponent type cannot hold")
             entry.update(kernel_encoding="po2",
                          weight_precision=_exponent_type(layer.kernel_format),
-                         po2_sign=sign.reshape(-1), po2_shift=shift.reshape(-1),
-                         weight_data=(layer.kernel * 2.0**-layer.kernel_frac).reshape(-1))
+                         po2_sign=sign.reshape(-1), po2_shift=shift.reshape(-1))
         else:
             entry.update(kernel_encoding="fixed",
-                         weight_precision=fixed_type(layer.kernel_format, quantise=False),
-                         weight_data=(layer.kernel * 2.0**-layer.kernel_frac).reshape(-1))
+                         weight_precision=fixed_type(layer.kernel_format, quantise=False))
         layers.append(entry)
         previous = layer.name
     return layers
 
 
-def _backend(config: HlsConfig):
-    return hls4ml.backends.get_backend(config.backend)
-
-
-def unknown_layer_overrides(exported: ExportedModel, config: HlsConfig) -> list[str]:
-    names = {layer.name for layer in exported.layers}
-    return sorted(set(config.layers) - names)
-
-
 def model_graph(exported: ExportedModel, output_dir: str, config: HlsConfig) -> ModelGraph:
     """The hls4ml model of the exported network, ready for `write()`."""
     register()
-    unknown = unknown_layer_overrides(exported, config)
+    unknown = sorted(set(config.layers) - {layer.name for layer in exported.layers})
     if unknown:
         raise ExportError(f"hls.layers: {', '.join(unknown)} is not a layer of "
                           f"{exported.name} (layers: "

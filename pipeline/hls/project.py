@@ -18,6 +18,7 @@ import numpy as np
 from hls4ml.model import ModelGraph
 
 from pipeline.config import HlsConfig
+from pipeline.cost import DesignCost, estimate
 from pipeline.export import ExportedModel, Po2Format
 from pipeline.hls.converter import model_graph
 from pipeline.hls.simulation import CSimulation
@@ -117,6 +118,19 @@ def _layer_table(graph: ModelGraph, exported: ExportedModel, defines: str) -> st
     return "\n".join(rows)
 
 
+def _cost_table(cost: DesignCost) -> str:
+    rows = ["| layer | ReuseFactor | multiplies/sample | DSP | po2 shift-adds | cache bits | "
+            "BRAM18 | latency (cycles) |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    rows += [f"| {c.name} | {c.reuse_factor} | {c.multiplies} | {c.dsp} | {c.shift_adds} | "
+             f"{c.cache_bits} | {c.bram18} | {c.latency_cycles} |" for c in cost.layers]
+    totals = cost.summary()
+    rows.append(f"| total | II {cost.initiation_interval} | "
+                f"{sum(c.multiplies for c in cost.layers)} | {cost.dsp} | "
+                f"{totals['est_shift_adds']} | {totals['est_cache_bits']} | {cost.bram18} | "
+                f"{cost.latency_cycles} |")
+    return "\n".join(rows)
+
+
 def _render(template: str, values: dict[str, object]) -> str:
     return string.Template((TEMPLATES / template).read_text()).substitute(values)
 
@@ -131,10 +145,12 @@ def _write_extras(graph: ModelGraph, exported: ExportedModel, config: HlsConfig,
     clock_hz = 1e9 / config.clock_period_ns
     values = {
         "project": project, "model": exported.name, "hls4ml_version": hls4ml.__version__,
+        "backend": config.backend, "tool": f"{config.backend.lower()}_hls",
         "n_in": exported.layers[0].in_channels, "n_out": exported.layers[-1].out_channels,
         "input_t": "input_t", "reset_t": "input2_t", "result_t": "result_t",
         "input_type": _type_of(defines, "input_t"), "result_type": _type_of(defines, "result_t"),
         "output_var": output.name, "layer_table": _layer_table(graph, exported, defines),
+        "cost_table": _cost_table(estimate(exported, config)),
         "part": config.part, "clock_period_ns": f"{config.clock_period_ns:g}",
         "clock_mhz": f"{clock_hz / 1e6:g}",
         "reuse_summary": "/".join(str(r) for r in reuse), "ii": max(reuse),

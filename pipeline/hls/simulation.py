@@ -20,8 +20,7 @@ import numpy as np
 
 from pipeline.errors import PipelineError
 
-# HLS pragmas are directives for Vitis; g++ is told not to warn about them.
-CXX_FLAGS = ["-O2", "-std=c++14", "-Wall", "-Wextra", "-Wno-unknown-pragmas"]
+CXX_FLAGS = ["-O2", "-std=c++14", "-Wall", "-Wextra"]
 CSIM_SUMMARY = re.compile(r"^(\d+) samples, (\d+) output words differ from tb_data$", re.M)
 
 

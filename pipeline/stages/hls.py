@@ -4,7 +4,8 @@ Reads `exports/<model>/weights.json` (no TensorFlow needed) and the test split; 
 `hls_projects/<model>/` (firmware from hls4ml with our cached-convolution layer, testbench,
 tb_data from the fixed-point reference, build_prj.tcl, csim.sh, README), then copies the
 project elsewhere and runs its csim.sh there. `metrics/hls/<model>.json` holds the
-testbench's sample count and differing output words; the same go to the model's MLflow run.
+testbench's sample count and differing output words, and the analytic cost estimate
+(`pipeline/cost.py`); the same go to the model's MLflow run.
 """
 
 import argparse
@@ -14,6 +15,7 @@ import mlflow
 
 from pipeline import export, tracking
 from pipeline.config import load_params
+from pipeline.cost import estimate
 from pipeline.dataset import load_split
 from pipeline.errors import PipelineError, run_stage
 from pipeline.hls.project import spread_segments, write_project
@@ -44,7 +46,8 @@ def main() -> None:
     segments = spread_segments(load_split(args.data, "test").inputs, config.testbench_samples)
     write_project(exported, out, config, segments)
     result = run_csim_elsewhere(out)
-    metrics = {"testbench_samples": result.samples, "testbench_mismatches": result.mismatches}
+    metrics = {"testbench_samples": result.samples, "testbench_mismatches": result.mismatches,
+               **estimate(exported, config).summary()}
     with tracking.resume_run(args.root, args.models / args.model / tracking.RUN_ID_FILE):
         mlflow.log_metrics({f"hls_{key}": float(value) for key, value in metrics.items()})
         mlflow.log_artifact(str(out / "README.md"), artifact_path="hls")

@@ -18,6 +18,15 @@
 
 #include "nnet_common.h"
 
+// HLS directives go through _Pragma so that only the synthesis tool sees them: g++ (the C
+// simulation) would warn about every `#pragma HLS` under -Wall. __SYNTHESIS__ is defined by
+// Vitis/Vivado HLS while it synthesises.
+#ifdef __SYNTHESIS__
+#define NNET_CACHED_HLS(directive) _Pragma(#directive)
+#else
+#define NNET_CACHED_HLS(directive)
+#endif
+
 namespace nnet {
 
 struct cached_conv1d_config {
@@ -37,7 +46,7 @@ struct cached_conv1d_config {
 // A fixed-point weight: the full-width product, converted exactly to the accumulator.
 template <class accum_T, class x_T, class w_T> struct cached_product_fixed {
     static accum_T product(x_T x, w_T w) {
-        #pragma HLS INLINE
+        NNET_CACHED_HLS(HLS INLINE)
         return accum_T(x * w);
     }
 };
@@ -45,7 +54,7 @@ template <class accum_T, class x_T, class w_T> struct cached_product_fixed {
 // A power-of-two weight (hls4ml's exponent type: sign 1 is positive): a shift, no multiplier.
 template <class accum_T, class x_T, class w_T> struct cached_product_po2 {
     static accum_T product(x_T x, w_T w) {
-        #pragma HLS INLINE
+        NNET_CACHED_HLS(HLS INLINE)
         accum_T shifted = accum_T(x) << w.weight;
         return w.sign == 1 ? shifted : accum_T(-shifted);
     }
@@ -60,9 +69,9 @@ void cached_conv1d(const data_T x[CONFIG_T::n_in], const bool reset, res_T y[CON
     static data_T lines[n_lines][CONFIG_T::dilation][CONFIG_T::n_in];
     static typename CONFIG_T::head_t head = 0;
     static typename CONFIG_T::fill_t filled = 0;
-    #pragma HLS ARRAY_PARTITION variable=lines complete dim=1
-    #pragma HLS ARRAY_PARTITION variable=lines complete dim=3
-    #pragma HLS ALLOCATION operation instances=mul limit=CONFIG_T::multiplier_limit
+    NNET_CACHED_HLS(HLS ARRAY_PARTITION variable=lines complete dim=1)
+    NNET_CACHED_HLS(HLS ARRAY_PARTITION variable=lines complete dim=3)
+    NNET_CACHED_HLS(HLS ALLOCATION operation instances=mul limit=CONFIG_T::multiplier_limit)
 
     if (reset) {
         head = 0;
@@ -71,16 +80,16 @@ void cached_conv1d(const data_T x[CONFIG_T::n_in], const bool reset, res_T y[CON
 
     // taps[j] is the input j*dilation samples ago; taps[0] is this sample.
     data_T taps[CONFIG_T::kernel_size][CONFIG_T::n_in];
-    #pragma HLS ARRAY_PARTITION variable=taps complete dim=0
+    NNET_CACHED_HLS(HLS ARRAY_PARTITION variable=taps complete dim=0)
     for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
-        #pragma HLS UNROLL
+        NNET_CACHED_HLS(HLS UNROLL)
         taps[0][i] = x[i];
     }
     for (unsigned j = 1; j < CONFIG_T::kernel_size; j++) {
-        #pragma HLS UNROLL
+        NNET_CACHED_HLS(HLS UNROLL)
         const bool seen = filled >= j * CONFIG_T::dilation;
         for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
-            #pragma HLS UNROLL
+            NNET_CACHED_HLS(HLS UNROLL)
             const data_T delayed = lines[j - 1][head][i];
             lines[j - 1][head][i] = taps[j - 1][i];
             taps[j][i] = seen ? delayed : data_T(0);
@@ -92,18 +101,18 @@ void cached_conv1d(const data_T x[CONFIG_T::n_in], const bool reset, res_T y[CON
     }
 
     typename CONFIG_T::accum_t acc[CONFIG_T::n_out];
-    #pragma HLS ARRAY_PARTITION variable=acc complete
+    NNET_CACHED_HLS(HLS ARRAY_PARTITION variable=acc complete)
     for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
-        #pragma HLS UNROLL
+        NNET_CACHED_HLS(HLS UNROLL)
         acc[o] = biases[o];
     }
     // Kernel tap k multiplies the input (K-1-k)*dilation samples ago (Keras's causal order).
     for (unsigned k = 0; k < CONFIG_T::kernel_size; k++) {
-        #pragma HLS UNROLL
+        NNET_CACHED_HLS(HLS UNROLL)
         for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
-            #pragma HLS UNROLL
+            NNET_CACHED_HLS(HLS UNROLL)
             for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
-                #pragma HLS UNROLL
+                NNET_CACHED_HLS(HLS UNROLL)
                 const unsigned index = (k * CONFIG_T::n_in + i) * CONFIG_T::n_out + o;
                 acc[o] += CONFIG_T::template product<typename CONFIG_T::accum_t, data_T,
                                                      typename CONFIG_T::weight_t>::product(
@@ -112,7 +121,7 @@ void cached_conv1d(const data_T x[CONFIG_T::n_in], const bool reset, res_T y[CON
         }
     }
     for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
-        #pragma HLS UNROLL
+        NNET_CACHED_HLS(HLS UNROLL)
         y[o] = acc[o];
     }
 }

@@ -2,7 +2,7 @@
 # C simulation of ${project} with plain g++, no Vivado or Vitis: builds the testbench
 # (${project}_test.cpp) against the firmware and runs it on tb_data/. Exit status 0 means
 # every output word equals the fixed-point reference's. CXX and CXXFLAGS may be overridden,
-# e.g. CXXFLAGS="-O2 -Wall -Wextra -Wno-unknown-pragmas" (HLS pragmas are for Vitis only).
+# e.g. CXXFLAGS="-O2 -Wall -Wextra".
 set -eu
 cd "$$(dirname "$$0")"
 mkdir -p csim
