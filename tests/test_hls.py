@@ -194,3 +194,14 @@ def test_bad_hls_config_is_refused(tmp_path):
                                           r"greater than or equal to 1"):
         convert(model, tmp_path / "b", {"reuse_factor": 0})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_same_model_gives_the_same_project_byte_for_byte(tmp_path, test_split):
+    model = random_model(architecture("tiny_po2_pair", tmp_path), seed=9)
+    first = convert(model, tmp_path / "a", testbench_input=test_split[:1]).project_dir
+    second = convert(model, tmp_path / "elsewhere" / "b", testbench_input=test_split[:1])
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(second.project_dir)
+                           for p in second.project_dir.rglob("*") if p.is_file())
+    for name in files:
+        assert (first / name).read_bytes() == (second.project_dir / name).read_bytes(), name

@@ -8,6 +8,8 @@ staged and renamed into place, so an interrupted write leaves nothing that looks
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import string
 from dataclasses import dataclass, field
@@ -19,7 +21,7 @@ from hls4ml.model import ModelGraph
 
 from pipeline.config import HlsConfig
 from pipeline.cost import DesignCost, estimate
-from pipeline.export import ExportedModel, Po2Format
+from pipeline.export import ExportedModel, Po2Format, to_dict
 from pipeline.hls.converter import model_graph
 from pipeline.hls.simulation import CSimulation
 from pipeline.outputs import staged_directory
@@ -164,14 +166,22 @@ def _write_extras(graph: ModelGraph, exported: ExportedModel, config: HlsConfig,
     csim.chmod(0o755)
 
 
-def _relocatable(staging: Path) -> None:
-    """hls4ml records the absolute output folder in its config; a copied project must not
-    point back at where it was written."""
+def _reproducible(graph: ModelGraph, exported: ExportedModel, config: HlsConfig,
+                  staging: Path) -> None:
+    """The same model and config give the same project, byte for byte, wherever it is
+    written: hls4ml's absolute output folder becomes `.`, and its random stamp (which only
+    names the library of hls4ml's own `compile()`) becomes a hash of the weights and config."""
+    content = json.dumps([to_dict(exported), config.model_dump(mode="json")], sort_keys=True)
+    stamp = hashlib.sha256(content.encode()).hexdigest()[:8]
+    replacements = {str(staging): ".", graph.config.get_config_value("Stamp"): stamp}
     for path in staging.rglob("*"):
         if path.is_file() and path.suffix in (".yml", ".tcl", ".sh", ".cpp", ".h", ".md"):
-            text = path.read_text()
-            if str(staging) in text:
-                path.write_text(text.replace(str(staging), "."))
+            text = original = path.read_text()
+            for old, new in replacements.items():
+                text = text.replace(old, new)
+            if text != original:
+                path.write_text(text)
+    graph.config.config["Stamp"] = stamp
 
 
 def write_project(exported: ExportedModel, output_dir: Path, config: HlsConfig,
@@ -185,6 +195,6 @@ def write_project(exported: ExportedModel, output_dir: Path, config: HlsConfig,
         graph.write()
         _write_extras(graph, exported, config, staging)
         _write_testbench_data(exported, segments, staging / "tb_data")
-        _relocatable(staging)
+        _reproducible(graph, exported, config, staging)
     graph.config.config["OutputDir"] = str(output_dir)
     return HlsModel(output_dir, exported, config, graph)
