@@ -30,7 +30,7 @@ class CompileError(PipelineError):
 
 def compile_command(sources: list[str], output: Path, extra: tuple[str, ...] = ()) -> list[str]:
     """g++ in the project folder; hls4ml's ap_types are system headers, so that -Wall
-    -Wextra report only our own code and hls4ml's generated firmware."""
+    -Wextra report little beyond our own code and hls4ml's generated firmware (docs/hls.md)."""
     return [os.environ.get("CXX", "g++"), *CXX_FLAGS, *extra, "-Ifirmware",
             "-isystem", "firmware/ap_types", *sources, "-o", str(output)]
 
