@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import yaml
-from qkeras import QConv1D
+from qkeras import QActivation, QConv1D, quantized_bits
 
 from pipeline.config import load_model_config, load_params
 from pipeline.dataset import load_split, write_dataset
@@ -93,16 +93,38 @@ def architecture(name: str, tmp_path):
     return load_model_config(write_yaml(tmp_path / f"{name}.yaml", spec))
 
 
-def random_model(config, seed: int) -> tf.keras.Model:
-    """Seeded initial weights with random biases, so every bias word is exercised."""
-    tf.keras.utils.set_random_seed(seed)
-    model = build_model(config)
+def randomise_biases(model: tf.keras.Model, seed: int) -> tf.keras.Model:
+    """Seeded random biases on every QConv1D, so every bias word is exercised."""
     rng = np.random.default_rng(seed)
     for layer in model.layers:
         if isinstance(layer, QConv1D):
             kernel, bias = layer.get_weights()
             layer.set_weights([kernel, rng.normal(0.0, 0.3, bias.shape).astype(np.float32)])
     return model
+
+
+def random_model(config, seed: int) -> tf.keras.Model:
+    """Seeded initial weights with random biases."""
+    tf.keras.utils.set_random_seed(seed)
+    return randomise_biases(build_model(config), seed)
+
+
+def chain(*layers) -> tf.keras.Model:
+    """A 16-bit input quantiser followed by `layers`: small models for refusal tests."""
+    inputs = tf.keras.Input((None, 3))
+    x = QActivation(quantized_bits(16, 0, alpha=1), name="input_q")(inputs)
+    for layer in layers:
+        x = layer(x)
+    return tf.keras.Model(inputs, x)
+
+
+def qconv(name="qconv_0", **changes) -> QConv1D:
+    """A small causal QConv1D with 8-bit quantisers; `changes` override its settings."""
+    settings = dict(filters=2, kernel_size=3, padding="causal",
+                    kernel_quantizer=quantized_bits(8, 0, alpha=1),
+                    bias_quantizer=quantized_bits(8, 0, alpha=1))
+    settings.update(changes)
+    return QConv1D(name=name, **settings)
 
 
 def signals() -> list[np.ndarray]:

@@ -15,13 +15,14 @@ from pipeline.export import ExportError, from_qkeras
 from pipeline.hls import convert
 from pipeline.hls.simulation import run_csim_elsewhere
 from pipeline.reference import FixedPointReference
-from tests.conftest import architecture, random_model, signals
+from tests.conftest import architecture, chain, qconv, random_model, randomise_biases, signals
 
 OUR_SOURCES = ("nnet_cached_conv1d.h", "myproject_test.cpp", "stream_bridge.cpp")
 
 
 def fixed_length_model() -> tf.keras.Model:
     """Input shape (T, C) with T fixed, two input channels and two output channels."""
+    tf.keras.utils.set_random_seed(4)
     inputs = tf.keras.Input((3000, 2))
     x = QActivation(quantized_bits(12, 0, alpha=1), name="input_q")(inputs)
     x = QConv1D(5, 3, dilation_rate=3, padding="causal", name="qconv_0",
@@ -31,14 +32,7 @@ def fixed_length_model() -> tf.keras.Model:
     x = QConv1D(2, 2, dilation_rate=5, padding="causal", name="qconv_1",
                 kernel_quantizer=quantized_bits(10, 2, alpha=1),
                 bias_quantizer=quantized_bits(10, 2, alpha=1))(x)
-    tf.keras.utils.set_random_seed(4)
-    model = tf.keras.Model(inputs, x)
-    rng = np.random.default_rng(4)
-    for layer in model.layers:
-        if isinstance(layer, QConv1D):
-            kernel, bias = layer.get_weights()
-            layer.set_weights([kernel, rng.normal(0.0, 0.3, bias.shape).astype(np.float32)])
-    return model
+    return randomise_biases(tf.keras.Model(inputs, x), seed=4)
 
 
 ARCHITECTURES = ["fixed16", "po2", "k3_8bit", "tiny_po2_pair", "fixed_length_2ch"]
@@ -153,41 +147,25 @@ def test_reuse_factor_and_precision_from_config(tmp_path, test_split):
     assert np.any(hls_model.predict(x) != FixedPointReference(exported).run(x))
 
 
-def _chain(*layers) -> tf.keras.Model:
-    inputs = tf.keras.Input((None, 3))
-    x = QActivation(quantized_bits(16, 0, alpha=1), name="input_q")(inputs)
-    for layer in layers:
-        x = layer(x)
-    return tf.keras.Model(inputs, x)
-
-
-def _conv(**changes):
-    settings = dict(filters=2, kernel_size=3, padding="causal", name="qconv_0",
-                    kernel_quantizer=quantized_bits(8, 0, alpha=1),
-                    bias_quantizer=quantized_bits(8, 0, alpha=1))
-    settings.update(changes)
-    return QConv1D(**settings)
-
-
 @pytest.mark.parametrize(("layers", "message"), [
-    ([_conv(padding="same")], r"^qconv_0: padding 'same' is not supported"),
-    ([_conv(padding="valid")], r"^qconv_0: padding 'valid' is not supported"),
-    ([_conv(strides=2)], r"^qconv_0: strides \(2,\) are not supported"),
-    ([_conv(activation="tanh")], r"^qconv_0: the convolution must be linear"),
-    ([_conv(), tf.keras.layers.Activation("tanh", name="act")],
+    ([qconv(padding="same")], r"^qconv_0: padding 'same' is not supported"),
+    ([qconv(padding="valid")], r"^qconv_0: padding 'valid' is not supported"),
+    ([qconv(strides=2)], r"^qconv_0: strides \(2,\) are not supported"),
+    ([qconv(activation="tanh")], r"^qconv_0: the convolution must be linear"),
+    ([qconv(), tf.keras.layers.Activation("tanh", name="act")],
      r"^act: layer Activation is not supported"),
-    ([_conv(), QActivation("quantized_tanh(8)", name="qact_0")],
+    ([qconv(), QActivation("quantized_tanh(8)", name="qact_0")],
      r"^qact_0: quantiser quantized_tanh is not supported"),
-    ([_conv(), tf.keras.layers.Dense(2, name="dense")], r"^dense: layer Dense is not supported"),
+    ([qconv(), tf.keras.layers.Dense(2, name="dense")], r"^dense: layer Dense is not supported"),
 ])
 def test_unsupported_models_are_refused_and_nothing_is_written(layers, message, tmp_path):
     with pytest.raises(ExportError, match=message):
-        convert(_chain(*layers), tmp_path / "project")
+        convert(chain(*layers), tmp_path / "project")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_bad_hls_config_is_refused(tmp_path):
-    model = _chain(_conv())
+    model = chain(qconv())
     with pytest.raises(ExportError, match=r"^hls.layers: qconv_9 is not a layer of"):
         convert(model, tmp_path / "a", {"layers": {"qconv_9": {"reuse_factor": 2}}})
     with pytest.raises(ConfigError, match=r"^hls config: reuse_factor: Input should be "

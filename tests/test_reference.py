@@ -7,12 +7,12 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from qkeras import QActivation, QConv1D, quantized_bits, quantized_tanh
+from qkeras import QActivation, quantized_tanh
 
 from pipeline import export
 from pipeline.equivalence import compare
 from pipeline.reference import FixedPointReference
-from tests.conftest import ROOT, SAMPLES, architecture, random_model, signals
+from tests.conftest import ROOT, SAMPLES, architecture, chain, qconv, random_model, signals
 
 # Differing words per layer, (end to end, forced), over a synthesised test split, a gliding
 # triangle and uniform noise (48,000 samples each).
@@ -107,24 +107,8 @@ def test_weight_file_of_another_version_is_refused(tmp_path):
         export.from_dict({"format_version": 2, "layers": []}, "weights.json")
 
 
-def _chain(*layers) -> tf.keras.Model:
-    inputs = tf.keras.Input((None, 3))
-    x = QActivation(quantized_bits(16, 0, alpha=1), name="input_q")(inputs)
-    for layer in layers:
-        x = layer(x)
-    return tf.keras.Model(inputs, x)
-
-
-def _conv(name="qconv_0", **changes):
-    settings = dict(filters=2, kernel_size=3, padding="causal",
-                    kernel_quantizer=quantized_bits(8, 0, alpha=1),
-                    bias_quantizer=quantized_bits(8, 0, alpha=1))
-    settings.update(changes)
-    return QConv1D(name=name, **settings)
-
-
 def test_a_weight_off_its_grid_is_refused_naming_the_layer():
-    model = _chain(_conv())
+    model = chain(qconv())
     layer = model.get_layer("qconv_0")
     kernel, bias = layer.get_weights()
     kernel[1, 2, 0] = 1e6  # QKeras's float32 straight-through estimator returns 1.0: no word
@@ -136,21 +120,21 @@ def test_a_weight_off_its_grid_is_refused_naming_the_layer():
 
 
 @pytest.mark.parametrize(("layers", "message"), [
-    ([_conv(padding="same")], r"qconv_0: padding 'same' is not supported"),
-    ([_conv(strides=2)], r"qconv_0: strides \(2,\) are not supported"),
-    ([_conv(), QActivation(quantized_tanh(8), name="qact_0")],
+    ([qconv(padding="same")], r"qconv_0: padding 'same' is not supported"),
+    ([qconv(strides=2)], r"qconv_0: strides \(2,\) are not supported"),
+    ([qconv(), QActivation(quantized_tanh(8), name="qact_0")],
      r"qact_0: quantiser quantized_tanh is not supported"),
-    ([_conv(kernel_quantizer=None)], r"qconv_0: kernel and bias need quantisers"),
-    ([_conv(activation="relu")], r"qconv_0: the convolution must be linear"),
-    ([_conv(), tf.keras.layers.Dense(1, name="dense")], r"dense: layer Dense is not supported"),
+    ([qconv(kernel_quantizer=None)], r"qconv_0: kernel and bias need quantisers"),
+    ([qconv(activation="relu")], r"qconv_0: the convolution must be linear"),
+    ([qconv(), tf.keras.layers.Dense(1, name="dense")], r"dense: layer Dense is not supported"),
 ])
 def test_a_model_the_datapath_cannot_represent_is_refused(layers, message):
     with pytest.raises(export.ExportError, match=message):
-        export.from_qkeras(_chain(*layers))
+        export.from_qkeras(chain(*layers))
 
 
 def test_export_stage_refuses_an_unrepresentable_model_and_writes_nothing(tmp_path):
-    model = _chain(_conv(padding="same"))
+    model = chain(qconv(padding="same"))
     (tmp_path / "models" / "odd").mkdir(parents=True)
     model.save(tmp_path / "models" / "odd" / "model.h5")
     out = tmp_path / "exports" / "odd"
