@@ -243,7 +243,7 @@ def _activation_name(layer: ConvLayer) -> str:
     return "quantized_bits" if layer.activation.signed else "relu"
 
 
-def _po2_fields(layer: ConvLayer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def po2_fields(layer: ConvLayer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(sign, shift, zero) of a po2 kernel: weight = (-1)^sign * 2^shift, or 0 where zero."""
     magnitude = np.abs(layer.kernel)
     zero = magnitude == 0
@@ -264,7 +264,7 @@ def to_dict(model: ExportedModel) -> dict:
             "bias": {"format": layer.bias_format.to_dict(), "words": layer.bias.tolist()},
         }
         if isinstance(layer.kernel_format, Po2Format):
-            sign, shift, zero = _po2_fields(layer)
+            sign, shift, zero = po2_fields(layer)
             entry["kernel"] = {"encoding": "po2", "format": layer.kernel_format.to_dict(),
                                "sign": sign.tolist(), "shift": shift.tolist(),
                                "zero": zero.tolist()}
@@ -365,7 +365,7 @@ def header_text(model: ExportedModel) -> str:
                       f"#define {upper}_ACT_FRAC {layer.activation.frac}",
                       f"#define {upper}_ACT_SIGNED {int(layer.activation.signed)}"]
         if isinstance(layer.kernel_format, Po2Format):
-            sign, shift, zero = _po2_fields(layer)
+            sign, shift, zero = po2_fields(layer)
             lines += ["/* po2 kernel: weight = (sign ? -1 : 1) * 2^shift, or 0 where zero */",
                       _c_array(f"{name}_shift", shift, "int8_t"),
                       _c_array(f"{name}_sign", sign, "uint8_t"),

@@ -29,7 +29,8 @@ from hls4ml.model.types import (
 )
 
 from pipeline.config import HlsConfig
-from pipeline.export import ExportedModel, ExportError, Po2Format, _po2_fields
+from pipeline.cost import multiplies_per_sample
+from pipeline.export import ExportedModel, ExportError, Po2Format, po2_fields
 from pipeline.fixedpoint import FixedFormat
 from pipeline.hls.layers import register
 from pipeline.reference import FixedPointReference, ReferenceConv
@@ -78,13 +79,14 @@ def layer_list(exported: ExportedModel, config: HlsConfig) -> list[dict]:
             "inputs": [previous, RESET_NAME],
             "n_in": layer.in_channels, "n_out": layer.out_channels,
             "kernel_size": layer.kernel_size, "dilation": layer.dilation,
+            "multiplies": multiplies_per_sample(layer),
             "result_precision": result, "accum_precision": accum,
             "bias_precision": fixed_type(layer.bias_format, quantise=False),
             "bias_data": layer.bias * 2.0**-layer.bias_format.frac,
             "weight_data": (layer.kernel * 2.0**-layer.kernel_frac).reshape(-1),
         }
         if isinstance(layer.kernel_format, Po2Format):
-            sign, shift, zero = _po2_fields(layer)
+            sign, shift, zero = po2_fields(layer)
             if zero.any():
                 raise ExportError(f"{layer.name}: a po2 weight is exactly 0, which hls4ml's "
                                   "exponent type cannot hold")

@@ -59,6 +59,7 @@ class CachedConv1D(Layer):
         Attribute("kernel_size"),
         Attribute("dilation"),
         Attribute("kernel_encoding", value_type=str),
+        Attribute("multiplies"),  # per sample at ReuseFactor 1 (pipeline.cost)
         ConfigurableAttribute("reuse_factor", default=1),
         TypeAttribute("accum"),
     ]
@@ -80,14 +81,6 @@ class CachedConv1D(Layer):
         self.add_weights_variable("bias", var_name=f"b{index}", type_name=f"bias{index}_t",
                                   precision=precision["bias"], data=self.attributes["bias_data"])
         self.set_attr("accum_t", NamedType(f"layer{index}_accum_t", precision["accum"]))
-
-    @property
-    def multiplies(self) -> int:
-        """Multipliers a sample needs at ReuseFactor 1: the non-zero fixed-point weights
-        (po2 weights are shifts)."""
-        if self.attributes["kernel_encoding"] == "po2":
-            return 0
-        return int(np.count_nonzero(self.attributes["weight_data"]))
 
 
 _CONFIG_TEMPLATE = """struct config{index} : nnet::cached_conv1d_config {{
@@ -121,7 +114,7 @@ class CachedConv1DConfigTemplate(LayerConfigTemplate):
         history = (params["kernel_size"] - 1) * params["dilation"]
         params["head_bits"] = max(1, (params["dilation"] - 1).bit_length())
         params["fill_bits"] = max(1, history.bit_length())
-        params["multiplier_limit"] = max(1, -(-node.multiplies // params["reuse"]))
+        params["multiplier_limit"] = max(1, -(-params["multiplies"] // params["reuse"]))
         return self.template.format(**params)
 
 
