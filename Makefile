@@ -16,7 +16,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-## Run the whole default pipeline (collect -> train) with DVC.
+## Run the whole default pipeline (collect, train, export, hls, validate, report) with DVC.
 run: venv
 	dvc repro
 

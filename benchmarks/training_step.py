@@ -15,9 +15,8 @@ import tensorflow as tf
 
 from pipeline.config import load_model_config, load_params, model_config_path
 from pipeline.dataset import load_split
-from pipeline.metrics import masked_mse
 from pipeline.model import build_model
-from pipeline.training import _Restart, check_window, epoch_windows
+from pipeline.training import _Restart, check_window, epoch_windows, masked_mse
 
 
 def median_ms_per_step(run_epoch, steps: int, repeats: int) -> float:

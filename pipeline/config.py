@@ -286,12 +286,40 @@ class HlsConfig(_Strict):
     testbench_samples: int = Field(default=48000, ge=1)
 
 
+class SweepConfig(_Strict):
+    """The validation sweep: a triangle gliding exponentially over `frequency_range_hz`
+    while its embedding goes once round the border of the square, corner to corner."""
+
+    seconds: float = Field(default=2.0, gt=0)
+    frequency_range_hz: list[float] = Field(default=[30.0, 2000.0], min_length=2, max_length=2)
+
+    @model_validator(mode="after")
+    def _positive_range(self) -> SweepConfig:
+        low, high = self.frequency_range_hz
+        if not 0 < low <= high:
+            raise ValueError(f"frequency_range_hz must be [low, high] with 0 < low <= high, "
+                             f"got {self.frequency_range_hz}")
+        return self
+
+
+class ValidationConfig(_Strict):
+    """The validate stage: the signals and the STFT of the log-spectral distance."""
+
+    sweep: SweepConfig = SweepConfig()
+    stft_n_fft: int = Field(default=2048, ge=16)
+    stft_hop: int = Field(default=512, ge=1)
+    # The LSD's floor before the log, in dB above the output word's rounding noise per bin.
+    lsd_floor_above_rounding_noise_db: float = 10.0
+    csim_threads: int = Field(default=2, ge=1)  # copies of the C simulation run side by side
+
+
 class Params(_Strict):
     seed: int = Field(ge=0)
     data: DataConfig
     train: TrainConfig
     tracking: TrackingConfig = TrackingConfig()
     hls: HlsConfig = HlsConfig()
+    validation: ValidationConfig = ValidationConfig()
     models: list[str] = Field(min_length=1)
 
 

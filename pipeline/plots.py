@@ -1,19 +1,25 @@
-"""Figures logged with every training run."""
+"""Figures: training curves and examples, validation of the HLS design, the report's
+trade-off. Every axis is labelled with its unit."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-import tensorflow as tf
 
 from pipeline import waveforms
-from pipeline.config import CORNERS
+from pipeline.config import CORNERS, EDGES
 from pipeline.dataset import model_input
+from pipeline.metrics import power_spectrogram
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 
 def probe_core(frequency_hz: float, periods: float, sample_rate: int,
@@ -24,9 +30,11 @@ def probe_core(frequency_hz: float, periods: float, sample_rate: int,
     return waveforms.triangle(phase)
 
 
-def embedding_grid(model: tf.keras.Model, path: Path, sample_rate: int, receptive_field: int,
-                   points: int = 5, frequency_hz: float = 220.0) -> None:
-    """Model output over a grid of embedding points: the blog's figure.
+def embedding_grid(predict: Callable[[np.ndarray], np.ndarray], path: Path, sample_rate: int,
+                   receptive_field: int, title: str, points: int = 5,
+                   frequency_hz: float = 220.0) -> None:
+    """Output over a grid of embedding points, the blog's figure. `predict` maps a batch of
+    inputs (N, T, 3) to outputs (N, T, 1): a Keras model's, or the HLS C simulation's.
 
     Rows go from e1 = -1 (top) to +1, columns from e0 = -1 (left) to +1, so the corners read
     sine (top left), zigzag (top right), square (bottom right), ramp (bottom left). Only the
@@ -35,7 +43,7 @@ def embedding_grid(model: tf.keras.Model, path: Path, sample_rate: int, receptiv
     core = probe_core(frequency_hz, 2, sample_rate, receptive_field)
     values = np.linspace(-1.0, 1.0, points)
     batch = np.stack([model_input(core, e0, e1) for e1 in values for e0 in values])
-    outputs = model.predict(batch, verbose=0)[:, receptive_field:, 0]
+    outputs = np.asarray(predict(batch))[:, receptive_field:, 0]
     time_ms = np.arange(outputs.shape[1]) / sample_rate * 1000
     fig, axes = plt.subplots(points, points, figsize=(2.4 * points, 1.9 * points),
                              sharex=True, sharey=True)
@@ -52,7 +60,7 @@ def embedding_grid(model: tf.keras.Model, path: Path, sample_rate: int, receptiv
         ax.set_xlabel("time (ms)")
     for ax in axes[:, 0]:
         ax.set_ylabel("amplitude")
-    fig.suptitle(f"{model.name}: output across the embedding (grey: {frequency_hz:g} Hz core)")
+    fig.suptitle(f"{title}: output across the embedding (grey: {frequency_hz:g} Hz core)")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -86,3 +94,111 @@ def corner_examples(model: tf.keras.Model, sample_rate: int, receptive_field: in
     batch = np.stack([model_input(core, *embedding) for embedding in CORNERS.values()])
     outputs = model.predict(batch, verbose=0)[:, receptive_field:, 0]
     return dict(zip(CORNERS, outputs, strict=True))
+
+
+def _save(fig, path: Path, dpi: int = 90) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
+
+def sweep_waveforms(path: Path, target: np.ndarray, keras: np.ndarray, hls: np.ndarray,
+                    frequency_hz: np.ndarray, sample_rate: int, title: str,
+                    periods: float = 3.0) -> None:
+    """Target, Keras and HLS over each other at the start of each edge of the sweep (where
+    the embedding is at a corner), a few core periods each."""
+    fig, axes = plt.subplots(2, 2, figsize=(11, 6.2), sharey=True)
+    quarter = len(target) // len(EDGES)
+    for ax, (index, (corner, _)) in zip(axes.flat, enumerate(EDGES), strict=True):
+        start = max(index * quarter, 1)
+        length = round(periods * sample_rate / frequency_hz[start])
+        span = slice(start, start + length)
+        time_ms = np.arange(start, start + length) / sample_rate * 1000
+        ax.plot(time_ms, target[span], color="k", lw=2.4, alpha=0.35, label="target")
+        ax.plot(time_ms, keras[span], color="C0", lw=1.4, label="Keras (QKeras)")
+        ax.plot(time_ms, hls[span], color="C1", lw=1.0, ls="--", label="HLS C simulation")
+        ax.set_title(f"{corner} corner, {frequency_hz[start]:.0f} Hz", fontsize=10)
+        ax.set_xlabel("time in the sweep (ms)")
+        ax.set_ylabel("amplitude (full scale = 1)")
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(loc="lower left", fontsize=8)
+    fig.suptitle(f"{title}: sweep waveforms (target, Keras and HLS drawn over each other)")
+    _save(fig, path)
+
+
+def spectrograms(path: Path, keras: np.ndarray, hls: np.ndarray, sample_rate: int, n_fft: int,
+                 hop: int, floor: float, title: str) -> None:
+    """Log power spectrograms of Keras and HLS over the sweep, side by side, on one scale;
+    the floor is the LSD's (the output word's rounding noise per bin)."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), sharey=True)
+    spectra = [10 * np.log10(np.maximum(power_spectrogram(x, n_fft, hop), floor))
+               for x in (keras, hls)]
+    top = max(s.max() for s in spectra)
+    extent = (n_fft / 2 / sample_rate, (n_fft / 2 + hop * (len(spectra[0]) - 1)) / sample_rate,
+              0, sample_rate / 2000)
+    for ax, spectrum, name in zip(axes, spectra, ("Keras (QKeras)", "HLS C simulation"),
+                                  strict=True):
+        image = ax.imshow(spectrum.T - top, origin="lower", aspect="auto", extent=extent,
+                          cmap="magma", vmin=-120, vmax=0)
+        ax.set_title(name)
+        ax.set_xlabel("time (s)")
+    axes[0].set_ylabel("frequency (kHz)")
+    fig.colorbar(image, ax=axes, label="power (dB below the loudest bin)")
+    fig.suptitle(f"{title}: log power spectrograms of the sweep (Hann {n_fft}, hop {hop})")
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def error_over_time(path: Path, target: np.ndarray, keras: np.ndarray, hls: np.ndarray,
+                    output_lsb: float, sample_rate: int, skip: int, title: str,
+                    block_ms: float = 10.0) -> None:
+    """Over the sweep: HLS minus Keras in output LSBs (top), and the RMS error against the
+    target of each in 10 ms blocks (bottom)."""
+    time_s = np.arange(len(target)) / sample_rate
+    fig, (lsb_ax, rms_ax) = plt.subplots(2, 1, figsize=(11, 6), sharex=True)
+    lsb_ax.plot(time_s, (hls - keras) / output_lsb, color="C1", lw=0.5)
+    lsb_ax.set_ylabel("HLS - Keras (output LSB)")
+    lsb_ax.set_title("HLS against Keras: the output word's rounding (within 0.5 LSB), and a few "
+                     "LSB where QKeras's float32 sums\nround a hidden layer's word differently "
+                     "(docs/validation.md)", fontsize=10)
+    block = round(block_ms * sample_rate / 1000)
+    blocks = (len(target) - skip) // block
+    centres = (skip + (np.arange(blocks) + 0.5) * block) / sample_rate
+    for output, name, style in ((keras, "Keras", {"color": "C0", "lw": 3.0, "alpha": 0.5}),
+                                (hls, "HLS", {"color": "C1", "lw": 1.0, "ls": "--"})):
+        error = (output - target)[skip:skip + blocks * block].reshape(blocks, block)
+        rms_ax.semilogy(centres, np.sqrt(np.mean(error**2, axis=1)), label=name, **style)
+    quarter = len(target) / len(EDGES) / sample_rate
+    for index, (corner, _) in enumerate(EDGES):
+        rms_ax.axvline(index * quarter, color="0.6", lw=0.8, ls=":")
+        rms_ax.annotate(corner, (index * quarter, 1), xycoords=("data", "axes fraction"),
+                        xytext=(3, -12), textcoords="offset points", fontsize=8)
+    rms_ax.set_ylabel(f"RMS error vs target ({block_ms:g} ms blocks)")
+    rms_ax.set_xlabel("time in the sweep (s)")
+    rms_ax.legend(loc="lower right")
+    for ax in (lsb_ax, rms_ax):
+        ax.grid(alpha=0.3, which="both")
+    fig.suptitle(f"{title}: error over the sweep")
+    _save(fig, path)
+
+
+def quality_against_multipliers(path: Path, rows: Sequence[dict]) -> None:
+    """The report's trade-off: corner and edge ESR of the HLS design against its estimated
+    DSP slices, one point per model config."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    for index, row in enumerate(rows):
+        colour = f"C{index % 10}"
+        ax.scatter(row["est_dsp"], row["esr_corners"], color=colour, marker="o", s=50)
+        ax.scatter(row["est_dsp"], row["esr_edges"], color=colour, marker="^", s=50)
+        ax.annotate(f"{row['model']} (RF {row['reuse_factor']})",
+                    (row["est_dsp"], row["esr_corners"]), xytext=(6, 4),
+                    textcoords="offset points", fontsize=8)
+    ax.scatter([], [], color="0.4", marker="o", label="ESR, corners (mean)")
+    ax.scatter([], [], color="0.4", marker="^", label="ESR, edges (mean)")
+    ax.set_yscale("log")
+    ax.set_xlabel("estimated DSP slices (multipliers, 25x18)")
+    ax.set_ylabel("test ESR of the HLS design (lower is better)")
+    ax.set_title("Quality against multipliers")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    _save(fig, path)

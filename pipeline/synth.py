@@ -16,12 +16,13 @@ Every random draw of segment `i` of a split comes from its own generator seeded 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 from tqdm import tqdm
 
 from pipeline import waveforms
-from pipeline.config import CORNERS, EDGES, SPLITS, SynthConfig
+from pipeline.config import CORNERS, EDGES, SPLITS, SweepConfig, SynthConfig
 from pipeline.dataset import Segment
 
 
@@ -113,6 +114,43 @@ def render(segment: Segment, config: SynthConfig, seed: int) -> tuple[np.ndarray
     dt = freq / segment.sample_rate
     core = waveforms.triangle(phase)
     return core, shaped_wave(segment.shape, segment.mix, phase, dt, config.band_limit)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A long validation signal: `inputs` (T, 3) = [core, e0, e1] for the model, `target`
+    (T,) the exact shaped wave, `frequency_hz` (T,) the core's frequency."""
+
+    inputs: np.ndarray
+    target: np.ndarray
+    frequency_hz: np.ndarray
+
+
+def sweep(config: SweepConfig, sample_rate: int, band_limit: str) -> Sweep:
+    """A triangle gliding exponentially over the configured range while the embedding goes
+    once round the border of the square: a quarter of the time along each edge of EDGES
+    (sine -> ramp -> square -> zigzag -> sine), moving linearly, the target the edge's
+    constant-power crossfade at the current mix. Deterministic: no random draw."""
+    samples = round(config.seconds * sample_rate)
+    low, high = config.frequency_range_hz
+    freq = glide(low, high, samples)
+    phase = waveforms.oscillator_phase(freq, sample_rate, 0.0)
+    dt = freq / sample_rate
+    position = np.arange(samples) / samples * len(EDGES)  # edge index + progress along it
+    edge = position.astype(int)
+    mix = 1.0 - (position - edge)  # 1 at the edge's first corner, towards 0 at its second
+    target = np.zeros(samples)
+    embedding = np.zeros((samples, 2))
+    for index, (first, second) in enumerate(EDGES):
+        on = edge == index
+        target[on] = waveforms.crossfade(
+            waveforms.SHAPES[first](phase[on], dt[on], band_limit),
+            waveforms.SHAPES[second](phase[on], dt[on], band_limit), mix[on])
+        embedding[on] = (mix[on, None] * np.array(CORNERS[first])
+                         + (1 - mix[on, None]) * np.array(CORNERS[second]))
+    core = waveforms.triangle(phase)
+    inputs = np.concatenate([core[:, None], embedding], axis=1).astype(np.float32)
+    return Sweep(inputs, target, freq)
 
 
 def synthesize(config: SynthConfig, sample_rate: int, seed: int,

@@ -27,6 +27,13 @@ from pipeline.model import model_cost
 from pipeline.training import TrainResult
 
 
+def project_root() -> Path:
+    """Where the MLflow store lives: DVC's project root. A queued `dvc exp run` runs in a
+    temporary copy, and DVC points DVC_ROOT at the project, so every experiment's runs land
+    in the project's one store."""
+    return Path(os.environ.get("DVC_ROOT", "."))
+
+
 def tracking_uri(root: Path) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root.resolve()}/mlflow.db"
 
@@ -47,10 +54,8 @@ def start_run(root: Path, experiment: str, run_name: str) -> Iterator[mlflow.Act
 RUN_ID_FILE = "mlflow_run_id"
 
 
-@contextlib.contextmanager
-def resume_run(root: Path, run_id_file: Path) -> Iterator[mlflow.ActiveRun]:
-    """Reopen the run whose id a train stage wrote next to its model, so later stages log
-    to the same run."""
+def _run_id(root: Path, run_id_file: Path) -> str:
+    """The training run's id from the file the train stage wrote, checked against the store."""
     mlflow.set_tracking_uri(tracking_uri(root))
     run_id = run_id_file.read_text().strip()
     try:
@@ -59,20 +64,50 @@ def resume_run(root: Path, run_id_file: Path) -> Iterator[mlflow.ActiveRun]:
         raise PipelineError(f"{run_id_file}: run {run_id} is not in the tracking store "
                             f"{tracking_uri(root)}; retrain the model to log to this store"
                             ) from None
-    with mlflow.start_run(run_id=run_id) as run:
+    return run_id
+
+
+@contextlib.contextmanager
+def resume_run(root: Path, run_id_file: Path) -> Iterator[mlflow.ActiveRun]:
+    """Reopen the run whose id a train stage wrote next to its model, so later stages log
+    to the same run."""
+    with mlflow.start_run(run_id=_run_id(root, run_id_file)) as run:
         yield run
 
 
-def _flatten(prefix: str, value: object) -> dict[str, object]:
+@contextlib.contextmanager
+def start_design_run(root: Path, run_id_file: Path, run_name: str,
+                     params: dict[str, object]) -> Iterator[mlflow.ActiveRun]:
+    """A run nested under the model's training run, for one validated design.
+
+    A sweep over HLS settings reuses the trained model (DVC restores it), so the design's
+    figures cannot go to the training run: they get a child run of their own, holding the
+    training run's params plus `params` (the HLS and validation settings), tagged with the
+    DVC experiment's name. Filter `tags.stage = "validate"` in the UI to compare designs."""
+    parent_id = _run_id(root, run_id_file)
+    parent = MlflowClient().get_run(parent_id)
+    inherited = {key: value for key, value in parent.data.tags.items()
+                 if not key.startswith("mlflow.")}
+    tags = {**inherited, "mlflow.parentRunId": parent_id, "stage": "validate",
+            "dvc_experiment": os.environ.get("DVC_EXP_NAME", "workspace"),
+            "git_commit": git_commit(root)}
+    with mlflow.start_run(experiment_id=parent.info.experiment_id, run_name=run_name,
+                          tags=tags) as run:
+        log_params({**parent.data.params, **params})
+        yield run
+
+
+def flatten(prefix: str, value: object) -> dict[str, object]:
+    """A nested config as flat MLflow params: `prefix.key.subkey`, list items by index."""
     if isinstance(value, dict):
         flat: dict[str, object] = {}
         for key, item in value.items():
-            flat.update(_flatten(f"{prefix}.{key}" if prefix else str(key), item))
+            flat.update(flatten(f"{prefix}.{key}" if prefix else str(key), item))
         return flat
     if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
         flat = {}
         for index, item in enumerate(value):
-            flat.update(_flatten(f"{prefix}.{index}", item))
+            flat.update(flatten(f"{prefix}.{index}", item))
         return flat
     return {prefix: value}
 
@@ -94,8 +129,8 @@ def run_params(model_config: ModelConfig, params: Params) -> dict[str, object]:
         "multipliers": cost.multipliers,
         "shift_adds": cost.shift_adds,
     }
-    model = _flatten("model", model_config.model_dump(exclude={"description"}))
-    rest = _flatten("", params.model_dump(include={"seed", "data", "train"}))
+    model = flatten("model", model_config.model_dump(exclude={"description"}))
+    rest = flatten("", params.model_dump(include={"seed", "data", "train"}))
     return {**headline, **model, **rest}
 
 

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
-from pipeline.config import CORNERS, EDGES, ModelConfig, TrainConfig
+from pipeline.config import ModelConfig, TrainConfig
 from pipeline.dataset import SplitData
 from pipeline.errors import ConfigError
-from pipeline.metrics import esr, masked_mse
+from pipeline.metrics import esr, segment_esr
 from pipeline.model import build_model
 
 HISTORY_KEYS = ("loss", "val_loss", "val_esr")
@@ -37,6 +37,17 @@ def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and TensorFlow and make TensorFlow's kernels deterministic."""
     tf.keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
+
+
+def masked_mse(skip: int):
+    """Keras loss: MSE over time steps `skip` onwards of each window (the earlier ones saw
+    the causal zero padding, not real history)."""
+
+    def loss(y_true, y_pred):
+        return tf.reduce_mean(tf.square(y_true[:, skip:, :] - y_pred[:, skip:, :]))
+
+    loss.__name__ = "masked_mse"
+    return loss
 
 
 def epoch_windows(data: SplitData, window: int, batch_size: int, steps: int,
@@ -67,61 +78,30 @@ def inference(model: tf.keras.Model) -> Callable[[np.ndarray], tf.Tensor]:
     return _INFERENCE[model]
 
 
-def predict_segments(model: tf.keras.Model, data: SplitData) -> list[np.ndarray]:
-    """Run the model over whole segments (grouped by length so each group is one batch)."""
+def predict_segments(model: tf.keras.Model, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Run the model over whole signals (T, C_in), each from zero history (grouped by
+    length so each group is one batch)."""
     forward = inference(model)
-    outputs: list[np.ndarray | None] = [None] * len(data.inputs)
+    outputs: list[np.ndarray | None] = [None] * len(inputs)
     by_length: dict[int, list[int]] = {}
-    for i, x in enumerate(data.inputs):
+    for i, x in enumerate(inputs):
         by_length.setdefault(len(x), []).append(i)
     for indices in by_length.values():
-        batch = np.stack([data.inputs[i] for i in indices])
+        batch = np.stack([inputs[i] for i in indices])
         predictions = forward(batch).numpy()
         for i, prediction in zip(indices, predictions, strict=True):
             outputs[i] = prediction
     return outputs
 
 
-def grouped_esr(data: SplitData, predictions: Sequence[np.ndarray], skip: int,
-                select) -> float:
-    """ESR over every segment for which `select(segment)` is true, padding-affected steps
-    skipped; nan when no segment is selected."""
-    chosen = [i for i, s in enumerate(data.segments) if select(s)]
-    if not chosen:
-        return float("nan")
-    target = np.concatenate([data.targets[i][skip:] for i in chosen])
-    prediction = np.concatenate([predictions[i][skip:] for i in chosen])
-    return esr(target, prediction)
-
-
 def evaluate(model: tf.keras.Model, data: SplitData, skip: int) -> dict[str, float]:
-    """Test metrics: ESR per corner shape and per edge, their means, and held-out frequencies.
-
-    `esr_corners` and `esr_edges` are means of the per-shape and per-edge figures, so every
-    shape counts the same whatever its loudness or segment count.
-    """
-    predictions = predict_segments(model, data)
-    metrics = {"esr": grouped_esr(data, predictions, skip, lambda s: True)}
-    for shape in CORNERS:
-        metrics[f"esr_{shape}"] = grouped_esr(
-            data, predictions, skip, lambda s, shape=shape: s.kind == "corner" and s.shape ==
-            shape)
-    for first, second in EDGES:
-        metrics[f"esr_{first}_{second}"] = grouped_esr(
-            data, predictions, skip, lambda s, pair=f"{first}+{second}": s.shape == pair)
-    corner_values = [metrics[f"esr_{shape}"] for shape in CORNERS]
-    edge_values = [metrics[f"esr_{a}_{b}"] for a, b in EDGES]
-    metrics["esr_corners"] = float(np.nanmean(corner_values))
-    metrics["esr_edges"] = float(np.nanmean(edge_values))
-    metrics["esr_heldout_freq"] = grouped_esr(data, predictions, skip, lambda s: s.heldout_freq)
-    metrics["esr_trained_freq"] = grouped_esr(data, predictions, skip,
-                                              lambda s: not s.heldout_freq)
-    return metrics
+    """Test metrics of the model over whole test segments (`pipeline.metrics.segment_esr`)."""
+    return segment_esr(data, predict_segments(model, data.inputs), skip)
 
 
 def validation_metrics(model: tf.keras.Model, data: SplitData, skip: int) -> dict[str, float]:
     """`val_loss` (masked MSE) and `val_esr` over whole validation segments."""
-    predictions = predict_segments(model, data)
+    predictions = predict_segments(model, data.inputs)
     target = np.concatenate([y[skip:] for y in data.targets])
     prediction = np.concatenate([p[skip:] for p in predictions])
     return {"val_loss": float(np.mean((target - prediction) ** 2)),

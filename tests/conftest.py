@@ -30,6 +30,7 @@ def small_params(**overrides) -> dict:
     params["train"].update(epochs=2, steps_per_epoch=3, batch_size=4,
                            early_stopping_patience=2, restarts=2)
     params["models"] = ["tiny"]
+    params["validation"]["sweep"]["seconds"] = 0.5
     for dotted, value in overrides.items():
         node = params
         *parents, leaf = dotted.split(".")

@@ -182,8 +182,8 @@ def test_windows_longer_than_segments_are_a_config_error(tmp_path, params_file, 
         check_window(config, long_windows, train_split)
 
 
-def test_export_and_hls_stages_write_their_outputs_and_log_to_the_training_run(
-        tracked, tmp_path, params_file):
+def test_export_hls_validate_and_report_stages_write_their_outputs_and_log_to_mlflow(
+        tracked, tmp_path, params_file, models_dir):
     from pipeline.export import read_weights
 
     uri, out, _ = tracked
@@ -227,3 +227,42 @@ def test_export_and_hls_stages_write_their_outputs_and_log_to_the_training_run(
     assert logged["hls_testbench_mismatches"] == 0
     assert [a.path for a in client.list_artifacts(run_info.info.run_id, "hls")] == [
         "hls/README.md"]
+
+    validated, plots_dir = tmp_path / "validated" / "tiny.json", tmp_path / "plots" / "tiny"
+    result = run(["pipeline.stages.validate", "tiny", "--params", str(params_file), "--models",
+                  str(out.parent), "--exports", str(exports.parent), "--hls-projects",
+                  str(project.parent), "--hls-metrics", str(hls_metrics), "--data",
+                  str(tmp_path / "dataset"), "--metrics", str(validated), "--plots",
+                  str(plots_dir), "--root", str(ROOT)],
+                 {**os.environ, "MLFLOW_TRACKING_URI": uri})
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(validated.read_text())
+    sweep_samples = round(0.5 * 48000)
+    assert figures["samples"] == 16 * 2400 + sweep_samples
+    assert figures["hls_vs_reference_mismatches"] == 0
+    assert 0 < figures["hls_vs_keras_mse"] <= 1e-7
+    assert 0 <= figures["hls_vs_keras_lsd"] < 0.05
+    assert figures["esr_corners"] == pytest.approx(figures["keras_esr_corners"], rel=1e-3)
+    assert figures["est_dsp"] == hls_figures["est_dsp"]
+    assert figures["parameters"] == sum(layer.kernel.size + layer.bias.size
+                                        for layer in exported.layers)
+    assert sorted(p.name for p in plots_dir.iterdir()) == [
+        "embedding_grid.png", "error.png", "spectrograms.png", "waveforms.png"]
+    (design,) = [r for r in client.search_runs([run_info.info.experiment_id])
+                 if r.data.tags.get("stage") == "validate"]
+    assert design.data.tags["mlflow.parentRunId"] == run_info.info.run_id
+    assert design.data.params["hls.reuse_factor"] == "8"
+    assert design.data.params["scheme"] == run_info.data.params["scheme"]
+    assert design.data.metrics["hls_vs_reference_mismatches"] == 0
+    assert {a.path for a in client.list_artifacts(design.info.run_id, "validate")} == {
+        f"validate/{p.name}" for p in plots_dir.iterdir()}
+
+    reports = tmp_path / "reports"
+    result = run(["pipeline.stages.report", "--params", str(params_file), "--models-dir",
+                  str(models_dir), "--metrics", str(validated.parent), "--out", str(reports)],
+                 os.environ)
+    assert result.returncode == 0, result.stderr
+    report = (reports / "comparison.md").read_text()
+    row = next(line for line in report.splitlines() if line.startswith("| tiny |"))
+    assert f"{figures['esr_corners']:.4f}" in row and f"{figures['est_dsp']:,.0f}" in row
+    assert (reports / "quality_vs_multipliers.png").stat().st_size > 0

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import ctypes
 import os
+import queue
 import re
 import shutil
 import subprocess
 import tempfile
 import weakref
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,30 +52,62 @@ def run_compiler(command: list[str], project_dir: Path) -> str:
 
 
 class CSimulation:
-    """The compiled project: `run(x)` streams x (T, C_in) from reset and returns (T, C_out)."""
+    """The compiled project: `run(x)` streams x (T, C_in) from reset and returns (T, C_out);
+    `run_all` streams many signals, several at a time."""
 
     def __init__(self, project_dir: Path, project: str, n_in: int, n_out: int):
-        self.n_in, self.n_out = n_in, n_out
-        build_dir = Path(tempfile.mkdtemp(prefix="hls-csim-"))
-        weakref.finalize(self, shutil.rmtree, build_dir, True)
-        library = build_dir / f"lib{project}.so"
-        command = compile_command(["stream_bridge.cpp", f"firmware/{project}.cpp"], library,
-                                  ("-shared", "-fPIC"))
+        self.n_in, self.n_out, self.project = n_in, n_out, project
+        self._build_dir = Path(tempfile.mkdtemp(prefix="hls-csim-"))
+        weakref.finalize(self, shutil.rmtree, self._build_dir, True)
+        self._library = self._build_dir / f"lib{project}.so"
+        command = compile_command(["stream_bridge.cpp", f"firmware/{project}.cpp"],
+                                  self._library, ("-shared", "-fPIC", "-fno-gnu-unique"))
         self.warnings = run_compiler(command, project_dir)
-        self._stream = getattr(ctypes.CDLL(str(library)), f"{project}_stream")
-        pointer = np.ctypeslib.ndpointer(dtype=np.float64, flags="C_CONTIGUOUS")
-        self._stream.argtypes = [pointer, pointer, ctypes.c_ulong]
-        self._stream.restype = None
+        self._streams = [self._load(self._library)]
 
-    def run(self, x: np.ndarray) -> np.ndarray:
+    def _load(self, library: Path):
+        stream = getattr(ctypes.CDLL(str(library)), f"{self.project}_stream")
+        pointer = np.ctypeslib.ndpointer(dtype=np.float64, flags="C_CONTIGUOUS")
+        stream.argtypes = [pointer, pointer, ctypes.c_ulong]
+        stream.restype = None
+        return stream
+
+    def _stream_through(self, stream, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
         if x.ndim != 2 or x.shape[1] != self.n_in:
             raise ValueError(f"predict: x must have shape (T, {self.n_in}), got {x.shape}")
         # The reference and QKeras see float32 input; the port quantises it like QKeras does.
         samples = np.ascontiguousarray(x.astype(np.float32), dtype=np.float64)
         y = np.zeros((len(samples), self.n_out), dtype=np.float64)
-        self._stream(samples, y, len(samples))
+        stream(samples, y, len(samples))
         return y
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return self._stream_through(self._streams[0], x)
+
+    def run_all(self, signals: Sequence[np.ndarray], threads: int = 1) -> list[np.ndarray]:
+        """Every signal from reset, `threads` at a time. The layers' caches are static, so
+        each thread drives its own copy of the library: a copy is a separate load with
+        statics of its own (built with -fno-gnu-unique, without which the dynamic linker
+        would merge the statics of template functions across copies). ctypes releases the
+        GIL for the call, so the copies run in parallel."""
+        while len(self._streams) < threads:
+            copy = self._build_dir / f"lib{self.project}_{len(self._streams)}.so"
+            shutil.copyfile(self._library, copy)
+            self._streams.append(self._load(copy))
+        idle: queue.SimpleQueue = queue.SimpleQueue()
+        for stream in self._streams[:threads]:
+            idle.put(stream)
+
+        def one(x: np.ndarray) -> np.ndarray:
+            stream = idle.get()
+            try:
+                return self._stream_through(stream, x)
+            finally:
+                idle.put(stream)
+
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            return list(pool.map(one, signals))
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,8 @@ def main() -> None:
     parser.add_argument("--out", default=None, type=Path, help="default: hls_projects/<model>")
     parser.add_argument("--metrics", default=None, type=Path,
                         help="default: metrics/hls/<model>.json")
-    parser.add_argument("--root", default=".", type=Path, help="project root (MLflow store)")
+    parser.add_argument("--root", default=tracking.project_root(), type=Path,
+                        help="project root (MLflow store); default: DVC_ROOT, else .")
     args = parser.parse_args()
     out = args.out or Path("hls_projects") / args.model
     metrics_path = args.metrics or Path("metrics/hls") / f"{args.model}.json"

@@ -28,7 +28,8 @@ def main() -> None:
     parser.add_argument("--out", default=None, type=Path, help="default: models/<model>")
     parser.add_argument("--metrics", default=None, type=Path,
                         help="default: metrics/train/<model>.json")
-    parser.add_argument("--root", default=".", type=Path, help="project root (git, dvc.lock)")
+    parser.add_argument("--root", default=tracking.project_root(), type=Path,
+                        help="project root (git, dvc.lock); default: DVC_ROOT, else .")
     args = parser.parse_args()
     out = args.out or Path("models") / args.model
     metrics_path = args.metrics or Path("metrics/train") / f"{args.model}.json"
@@ -69,8 +70,9 @@ def main() -> None:
             (staging / "history.csv").write_text("\n".join(rows) + "\n")
             plots.training_curves(result.history, staging / "training_curves.png",
                                   f"{model_config.name}: training")
-            plots.embedding_grid(result.model, staging / "embedding_grid.png", rate,
-                                 model_config.receptive_field)
+            plots.embedding_grid(lambda batch: result.model.predict(batch, verbose=0),
+                                 staging / "embedding_grid.png", rate,
+                                 model_config.receptive_field, model_config.name)
             (staging / "examples").mkdir()
             for shape, wave in plots.corner_examples(result.model, rate,
                                                      model_config.receptive_field).items():

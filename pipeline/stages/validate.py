@@ -1,0 +1,116 @@
+"""validate: the HLS design against the Keras model, the fixed-point reference and the target.
+
+Runs the HLS C simulation (g++), the QKeras model and the fixed-point reference over every
+test segment and a long sweep (`pipeline.synth.sweep`), each from reset. Writes
+`metrics/<model>.json` (`pipeline.validation.compare`, plus the hls stage's testbench and cost
+figures) and four plots in `plots/<model>/`, and logs both to a run nested under the model's
+MLflow training run (`pipeline.tracking.start_design_run`).
+"""
+
+import argparse
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import mlflow
+import numpy as np
+
+from pipeline import export, plots, synth, validation
+from pipeline.config import load_params
+from pipeline.dataset import load_split
+from pipeline.errors import PipelineError, run_stage
+from pipeline.hls.simulation import CSimulation
+from pipeline.outputs import staged_directory, write_json_atomic
+from pipeline.reference import FixedPointReference
+
+PLOTS = ("waveforms.png", "spectrograms.png", "error.png", "embedding_grid.png")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("model", help="model name: models/<model>, exports/<model>, "
+                                      "hls_projects/<model>")
+    parser.add_argument("--params", default="params.yaml", type=Path)
+    parser.add_argument("--models", default="models", type=Path)
+    parser.add_argument("--exports", default="exports", type=Path)
+    parser.add_argument("--hls-projects", default="hls_projects", type=Path)
+    parser.add_argument("--hls-metrics", default=None, type=Path,
+                        help="the hls stage's figures; default: metrics/hls/<model>.json")
+    parser.add_argument("--data", default="data/dataset", type=Path)
+    parser.add_argument("--metrics", default=None, type=Path,
+                        help="default: metrics/<model>.json")
+    parser.add_argument("--plots", default=None, type=Path, help="default: plots/<model>")
+    parser.add_argument("--root", default=None, type=Path,
+                        help="project root (MLflow store); default: DVC_ROOT, else .")
+    args = parser.parse_args()
+    metrics_path = args.metrics or Path("metrics") / f"{args.model}.json"
+    plots_dir = args.plots or Path("plots") / args.model
+    model_path = args.models / args.model / "model.h5"
+    weights = args.exports / args.model / "weights.json"
+    project_dir = args.hls_projects / args.model
+    hls_metrics = args.hls_metrics or Path("metrics/hls") / f"{args.model}.json"
+    for path, stage in ((model_path, "train"), (weights, "export"), (project_dir, "hls"),
+                        (hls_metrics, "hls")):
+        if not path.exists():
+            raise PipelineError(f"{path}: missing (run the {stage} stage first)")
+
+    params = load_params(args.params)
+    config, rate = params.validation, params.data.sample_rate
+    exported = export.read_weights(weights)
+    n_in, n_out = exported.layers[0].in_channels, exported.layers[-1].out_channels
+    skip = sum((layer.kernel_size - 1) * layer.dilation for layer in exported.layers)
+    test = load_split(args.data, "test")
+    sweep = synth.sweep(config.sweep, rate, params.data.synth.band_limit)
+    signals = [*test.inputs, sweep.inputs]
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # g++ builds the C simulation (about 9 s) while TensorFlow loads (about 8 s).
+        building = pool.submit(CSimulation, project_dir, params.hls.project_name, n_in, n_out)
+        from qkeras.utils import load_qmodel
+
+        from pipeline import tracking, training
+        model = load_qmodel(str(model_path), compile=False)
+        keras = training.predict_segments(model, signals)
+        reference = FixedPointReference(exported)
+        references = [reference.run(x) for x in signals]
+        simulation = building.result()
+    hls = simulation.run_all(signals, config.csim_threads)
+    outputs = {name: validation.Outputs(values[:-1], values[-1])
+               for name, values in (("hls", hls), ("keras", keras), ("reference", references))}
+    output_lsb = 2.0**-reference.output_frac
+    metrics = validation.compare(test, sweep, outputs, skip, output_lsb, config)
+    metrics["parameters"] = sum(layer.kernel.size + layer.bias.size
+                                for layer in exported.layers)
+    metrics.update(json.loads(hls_metrics.read_text()))
+
+    title = args.model
+    with staged_directory(plots_dir) as staging:
+        plots.sweep_waveforms(staging / PLOTS[0], sweep.target, keras[-1][:, 0], hls[-1][:, 0],
+                              sweep.frequency_hz, rate, title)
+        plots.spectrograms(staging / PLOTS[1], keras[-1][:, 0], hls[-1][:, 0], rate,
+                           config.stft_n_fft, config.stft_hop, metrics["lsd_floor"], title)
+        plots.error_over_time(staging / PLOTS[2], sweep.target, keras[-1][:, 0], hls[-1][:, 0],
+                              output_lsb, rate, skip, title)
+        plots.embedding_grid(
+            lambda batch: np.stack(simulation.run_all(list(batch), config.csim_threads)),
+            staging / PLOTS[3], rate, skip + 1, f"{title} (HLS C simulation)")
+        design = {**tracking.flatten("hls", params.hls.model_dump(mode="json")),
+                  **tracking.flatten("validation", config.model_dump(mode="json"))}
+        run_name = f"{args.model} {os.environ.get('DVC_EXP_NAME', 'workspace')} design"
+        run_id_file = args.models / args.model / tracking.RUN_ID_FILE
+        with tracking.start_design_run(args.root or tracking.project_root(), run_id_file,
+                                       run_name, design):
+            mlflow.log_metrics({key: float(value) for key, value in metrics.items()
+                                if np.isfinite(value)})
+            mlflow.log_artifacts(str(staging), artifact_path="validate")
+            mlflow.log_artifact(str(project_dir / "README.md"), artifact_path="hls")
+    write_json_atomic(metrics_path, metrics)
+    print(f"validate {args.model}: {metrics['samples']} samples; HLS vs reference "
+          f"{metrics['hls_vs_reference_mismatches']} differing words; HLS vs Keras MSE "
+          f"{metrics['hls_vs_keras_mse']:.3g}, LSD {metrics['hls_vs_keras_lsd']:.3g}; ESR "
+          f"corners {metrics['esr_corners']:.4f}, edges {metrics['esr_edges']:.4f}")
+
+
+if __name__ == "__main__":
+    run_stage(main)
