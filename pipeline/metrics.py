@@ -27,15 +27,19 @@ def mse(reference: np.ndarray, estimate: np.ndarray) -> float:
     return float(np.mean(difference**2))
 
 
+def hann(n_fft: int) -> np.ndarray:
+    """The periodic Hann window of the STFT (constant overlap-add at a hop of n_fft / 4)."""
+    return 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
+
+
 def power_spectrogram(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     """|STFT|² of a 1-D signal, (frames, n_fft // 2 + 1): periodic Hann frames of n_fft
     samples every `hop`, no padding (a signal shorter than n_fft has no frames)."""
     x = np.asarray(x, dtype=np.float64)
     if len(x) < n_fft:
         return np.zeros((0, n_fft // 2 + 1))
-    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
     frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop]
-    return np.abs(np.fft.rfft(frames * window, axis=-1)) ** 2
+    return np.abs(np.fft.rfft(frames * hann(n_fft), axis=-1)) ** 2
 
 
 def normalized_log_spectrogram(power: np.ndarray, floor: float) -> np.ndarray:
@@ -65,8 +69,7 @@ def rounding_noise_floor(lsb: float, n_fft: int) -> float:
     """The mean power that rounding to an output word of step `lsb` (white noise of
     variance lsb²/12) puts in one bin of `power_spectrogram`: spectral detail near or below
     it is the word's rounding, not the signal."""
-    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
-    return lsb**2 / 12 * float(np.sum(window**2))
+    return lsb**2 / 12 * float(np.sum(hann(n_fft) ** 2))
 
 
 def segment_esr(data: SplitData, predictions: Sequence[np.ndarray],
