@@ -218,14 +218,21 @@ class SynthConfig(_Strict):
 
 
 class RecordedConfig(_Strict):
-    """Recorded input/target WAV pairs: see `pipeline.recorded`."""
+    """Recorded input/target WAV pairs: see `pipeline.recorded` for what is measured and
+    refused. `polarity`: auto flips an inverted channel, keep leaves it, refuse is an error.
+    `level`: normalise brings both channels to amplitude 1 and no DC (the synthesised
+    convention), keep leaves them. `max_fit_esr`: the worst accepted fit of the expected
+    shape, as residual energy over the target's (mean-removed) energy."""
 
-    dir: str
+    dir: str = Field(min_length=1)
     segment_seconds: float = Field(gt=0)
     split_fractions: SplitFractions
     clip_level: float = Field(gt=0, le=1)
     max_latency_samples: int = Field(ge=0)
     latency: Literal["refuse", "align"] = "refuse"
+    polarity: Literal["auto", "keep", "refuse"] = "auto"
+    level: Literal["normalise", "keep"] = "normalise"
+    max_fit_esr: float = Field(default=0.1, gt=0, lt=1)
 
 
 class DataConfig(_Strict):
@@ -238,6 +245,9 @@ class DataConfig(_Strict):
     def _recorded_given(self) -> DataConfig:
         if self.source != "synth" and self.recorded is None:
             raise ValueError(f"source '{self.source}' needs a 'recorded' section")
+        if self.source == "both" and self.recorded.level == "keep":
+            raise ValueError("source 'both' needs recorded.level: normalise, so that recorded "
+                             "and synthesised segments share one level (amplitude 1, no DC)")
         return self
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +59,16 @@ class Segment:
     samples: int
     input_file: str
     target_file: str
+    # What the recorded-data importer measured of the recording before correcting it (see
+    # pipeline.recorded); a synthesised segment is exact by construction: these defaults.
+    latency_samples: int = 0
+    input_polarity: int = 1
+    input_gain: float = 1.0
+    input_offset: float = 0.0
+    target_polarity: int = 1
+    target_gain: float = 1.0
+    target_offset: float = 0.0
+    fit_esr: float = 0.0
 
 
 MANIFEST_COLUMNS = [f.name for f in fields(Segment)]
@@ -112,13 +122,20 @@ def write_dataset(
 
 
 def read_manifest(dataset_dir: Path) -> list[Segment]:
+    """The manifest's segments. A column with a default may be absent: manifests written
+    before the recording columns existed read with the synthesised values."""
     path = Path(dataset_dir) / MANIFEST
     try:
         with open(path, newline="") as handle:
-            rows = list(csv.DictReader(handle))
+            reader = csv.DictReader(handle)
+            rows, columns = list(reader), reader.fieldnames or []
     except OSError as err:
         raise DataError(f"{path}: cannot read dataset manifest ({err.strerror})") from None
-    converters = {f.name: f.type for f in fields(Segment)}
+    missing = [f.name for f in fields(Segment) if f.name not in columns and f.default is MISSING]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}; expected the columns "
+                        f"{','.join(MANIFEST_COLUMNS)} written by the collect stage")
+    converters = {f.name: f.type for f in fields(Segment) if f.name in columns}
     segments = []
     for row in rows:
         values = {}

@@ -22,6 +22,7 @@ def main() -> None:
     if data.source in ("recorded", "both"):
         # Every recorded pair is checked before anything is synthesised or written.
         pairs = recorded.load_pairs(data.recorded, data.sample_rate)
+        print(recorded.pairs_table(pairs))
         imported = recorded.segment_pairs(pairs, data.recorded, data.sample_rate, params.seed)
     if data.source in ("synth", "both"):
         synthesised = synth.synthesize(data.synth, data.sample_rate, params.seed, progress=True)
