@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
-from pipeline.config import ModelConfig, TrainConfig
+from pipeline.config import ModelConfig, TrainConfig, training_window
 from pipeline.dataset import SplitData
 from pipeline.errors import ConfigError
 from pipeline.metrics import esr, segment_esr
@@ -110,8 +110,9 @@ def validation_metrics(model: tf.keras.Model, data: SplitData, skip: int) -> dic
 
 def check_window(model_config: ModelConfig, train_config: TrainConfig,
                  train_data: SplitData) -> int:
-    """The training window length, refused when a training segment is shorter."""
-    window = train_config.window_receptive_fields * model_config.receptive_field
+    """The training window length, refused when a training segment is shorter (the train
+    stage checks the configured segment length before reading data: `load_configs`)."""
+    window = training_window(train_config, model_config)
     shortest = min(len(x) for x in train_data.inputs)
     if shortest < window:
         raise ConfigError(

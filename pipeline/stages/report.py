@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from pipeline import plots
-from pipeline.config import load_model_config, load_params, model_config_path
+from pipeline.config import load_configs
 from pipeline.errors import PipelineError, run_stage
 from pipeline.outputs import staged_directory
 from pipeline.report import Row, markdown
@@ -25,13 +25,12 @@ def main() -> None:
     parser.add_argument("--out", default="reports", type=Path)
     args = parser.parse_args()
 
-    params = load_params(args.params)
+    params, configs = load_configs(args.params, args.models_dir)
     rows = []
-    for model in params.models:
+    for model, config in zip(params.models, configs, strict=True):
         path = args.metrics / f"{model}.json"
         if not path.exists():
             raise PipelineError(f"{path}: missing (run the validate stage for {model} first)")
-        config = load_model_config(model_config_path(args.models_dir, model))
         reuse = params.hls.reuse_factor
         rows.append(Row(model, config, reuse, json.loads(path.read_text())))
     with staged_directory(args.out) as staging:

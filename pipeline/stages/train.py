@@ -13,7 +13,7 @@ import numpy as np
 import yaml
 
 from pipeline import plots, tracking, training
-from pipeline.config import SPLITS, load_model_config, load_params, model_config_path
+from pipeline.config import SPLITS, load_configs, model_config_path
 from pipeline.dataset import load_split, write_wav
 from pipeline.errors import run_stage
 from pipeline.outputs import staged_directory, write_json_atomic
@@ -34,9 +34,9 @@ def main() -> None:
     out = args.out or Path("models") / args.model
     metrics_path = args.metrics or Path("metrics/train") / f"{args.model}.json"
 
-    params = load_params(args.params)
+    # Both configs, checked against each other, before any data is read.
+    params, (model_config,) = load_configs(args.params, args.models_dir, [args.model])
     config_path = model_config_path(args.models_dir, args.model)
-    model_config = load_model_config(config_path)
     train_data, validation_data, test_data = (load_split(Path(args.data), s) for s in SPLITS)
     skip = model_config.receptive_field - 1
     rate = params.data.sample_rate
