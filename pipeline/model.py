@@ -12,10 +12,8 @@ from dataclasses import dataclass
 import tensorflow as tf
 from qkeras import QActivation, QConv1D
 
-from pipeline.config import Linear, ModelConfig, QuantizedPo2
+from pipeline.config import INPUT_CHANNELS, Linear, ModelConfig, QuantizedPo2
 from pipeline.quantizers import to_qkeras
-
-INPUT_CHANNELS = 3
 
 
 def build_model(config: ModelConfig, l2: float = 0.0) -> tf.keras.Model:
