@@ -173,21 +173,20 @@ class ModelConfig(_Strict):
         field = (f"layers.{index}.kernel_quantizer" if self.layers[index].kernel_quantizer
                  else "kernel_quantizer")
         supported = next((f"bits <= {bits}" for bits in range(quantizer.bits - 1, 1, -1)
-                          if _too_wide_sum(self._with_po2_bits(index, bits)) is None),
+                          if _too_wide_sum(self._with_po2_bits(quantizer, bits)) is None),
                          "no width with these formats")
         raise ValueError(f"{field}: quantized_po2 with {quantizer.bits} bits needs "
                          f"{needed} accumulator bits in {conv} (the exact fixed-point datapath "
                          f"holds at most {MAX_ACCUMULATOR_BITS}); supported: {supported}")
 
-    def _with_po2_bits(self, index: int, bits: int) -> ModelConfig:
-        """This config with layer `index`'s po2 kernel quantiser (where it is set: on the
-        layer or the model-wide default) narrowed to `bits`; not validated again."""
-        narrower = self.layer_kernel_quantizer(index).model_copy(update={"bits": bits})
-        if self.layers[index].kernel_quantizer is None:
-            return self.model_copy(update={"kernel_quantizer": narrower})
-        layers = list(self.layers)
-        layers[index] = layers[index].model_copy(update={"kernel_quantizer": narrower})
-        return self.model_copy(update={"layers": layers})
+    def _with_po2_bits(self, quantizer: QuantizedPo2, bits: int) -> ModelConfig:
+        """This config with every kernel quantiser equal to `quantizer` (the model-wide
+        default or a layer's) narrowed to `bits`; not validated again."""
+        narrower = quantizer.model_copy(update={"bits": bits})
+        layers = [layer.model_copy(update={"kernel_quantizer": narrower})
+                  if layer.kernel_quantizer == quantizer else layer for layer in self.layers]
+        default = narrower if self.kernel_quantizer == quantizer else self.kernel_quantizer
+        return self.model_copy(update={"kernel_quantizer": default, "layers": layers})
 
     @property
     def receptive_field(self) -> int:

@@ -266,8 +266,10 @@ def test_a_bad_input_precision_is_a_config_error(tmp_path):
 
 
 def po2_config(path, po2_bits):
+    """configs/models/po2.yaml with both po2 pairs at `po2_bits`."""
     spec = yaml.safe_load((ROOT / "configs" / "models" / "po2.yaml").read_text())
-    spec["layers"][2]["kernel_quantizer"]["bits"] = po2_bits
+    for index in (2, 3):
+        spec["layers"][index]["kernel_quantizer"]["bits"] = po2_bits
     return write_yaml(path, spec)
 
 
