@@ -15,7 +15,9 @@ products and bias) is a multiple of the accumulator's LSB L. For m terms whose a
 values add up to S, any order of float32 additions, with or without fused multiply-adds,
 ends within gamma_m * S of the exact sum, gamma_m = m*u / (1 - m*u) (Higham, "Accuracy and
 Stability of Numerical Algorithms", 2nd ed., eq. 3.5: the products' own rounding and the
-bias's addition are among the m roundings). If S <= 2^24 L, every partial sum is a multiple
+bias's addition are among the m roundings; this assumes TensorFlow forms each output as a
+sum of its products, as its direct and GEMM convolutions do, not in a transformed domain
+such as Winograd's). If S <= 2^24 L, every partial sum is a multiple
 of L below 2^24 L, which float32 holds exactly: the sum is exact. Every float32 partial sum
 of multiples of L is itself a multiple of L (a rounding to a grid coarser than L, or none),
 so QKeras's sum is an exact accumulator value acc' with |acc' - acc| <= gamma_m * S / L.

@@ -1,8 +1,8 @@
 """hls4ml extension: the `CachedConv1D` layer, its C++ templates and its HLS source.
 
-Stock hls4ml ignores `dilation_rate` and its streaming Conv1D forgets its history at every
-frame (../shared/BRIEF.md), so the WaveNet's convolutions are a layer of our own, registered
-through hls4ml's extension API (`register_layer`, `backend.register_template`,
+Stock hls4ml (up to 1.3.0, issue #1508) ignores `dilation_rate` and its streaming Conv1D
+forgets its history at every frame, so the WaveNet's convolutions are a layer of our own,
+registered through hls4ml's extension API (`register_layer`, `backend.register_template`,
 `backend.register_source`) for the Vivado and Vitis backends. hls4ml's installed files are
 not touched. The C++ is `nnet_utils/nnet_cached_conv1d.h` next to this file.
 
