@@ -12,7 +12,7 @@ from qkeras import QActivation, QConv1D, quantized_bits, quantized_relu
 
 from pipeline.equivalence import keras_distance, keras_distance_bound
 from pipeline.errors import ConfigError
-from pipeline.export import ExportError, from_qkeras
+from pipeline.export import ExportError
 from pipeline.hls import convert
 from pipeline.hls.simulation import run_csim_elsewhere
 from pipeline.reference import FixedPointReference
@@ -100,7 +100,8 @@ def test_the_testbench_reports_a_wrong_expected_word(projects, tmp_path):
     shutil.copytree(hls_model.project_dir, copy)
     expected = copy / "tb_data" / "tb_output_predictions.dat"
     lines = expected.read_text().splitlines()
-    lines[5000] = str(float(lines[5000]) + 2.0**-9)  # one LSB of the output word
+    lsb = 2.0**-hls_model.exported.output_format.frac  # one LSB of the output word
+    lines[5000] = repr(float(lines[5000]) + lsb)
     expected.write_text("\n".join(lines) + "\n")
     assert run_csim_elsewhere(copy).mismatches == 1
     done = subprocess.run(["./csim.sh"], cwd=copy, capture_output=True, text=True)
@@ -138,7 +139,7 @@ def test_reuse_factor_and_precision_from_config(tmp_path, test_split):
     reuse = re.findall(r"reuse_factor = (\d+);", parameters)
     limits = re.findall(r"multiplier_limit = (\d+);", parameters)
     assert reuse == ["4", "2", "4", "4"]
-    exported = from_qkeras(model)
+    exported = hls_model.exported
     nonzero = [int(np.count_nonzero(layer.kernel)) for layer in exported.layers]
     assert [int(n) for n in limits] == [-(-n // int(r)) for n, r in zip(nonzero, reuse,
                                                                         strict=True)]
