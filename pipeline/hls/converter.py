@@ -10,7 +10,8 @@ computes the same words:
 - activations: `ap_ufixed<bits, integer>` (quantized_relu) or `ap_fixed<bits, integer+1>`
   (quantized_bits, and a linear last layer's output word), rounding half to even and
   saturating (AP_RND_CONV, AP_SAT) as QKeras's quantisers do;
-- accumulators: the reference's worst-case width at the products' LSB, so sums are exact;
+- accumulators: the rule's worst case for these weights at the products' LSB, so sums are
+  exact;
   a linear layer inside the model (the first of a po2 pair) passes it on at full width;
 - kernels: `ap_fixed` words, or hls4ml exponent types `{sign, shift}` for po2 (shifts); an
   exact zero po2 weight (QKeras flushes 2^shift below 2^-126 to 0) is a shift one below
