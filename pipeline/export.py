@@ -369,12 +369,16 @@ def from_qkeras(model: tf.keras.Model, input_format: FixedFormat | None = None,
     import tensorflow as tf
     from qkeras import QActivation, QConv1D
 
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise ExportError(f"{model.name}: {len(model.inputs)} inputs and {len(model.outputs)} "
-                          "outputs; only a single chain of layers (one input tensor, one "
-                          "output tensor) is supported")
+    inputs, outputs = model.inputs or [], model.outputs or []
+    if not inputs:
+        raise ExportError(f"{model.name}: the model has no input shape yet (build it on an "
+                          "Input of shape (None, C) or (T, C))")
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ExportError(f"{model.name}: {len(inputs)} inputs and {len(outputs)} outputs; "
+                          "only a single chain of layers (one input tensor, one output "
+                          "tensor) is supported")
     layers = [layer for layer in model.layers if not isinstance(layer, tf.keras.layers.InputLayer)]
-    previous = model.inputs[0]
+    previous = inputs[0]
     for layer in layers:
         if len(layer.inbound_nodes) != 1 or layer.input is not previous:
             raise ExportError(f"{layer.name}: only a single chain of layers is supported")

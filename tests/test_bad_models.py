@@ -238,6 +238,8 @@ REFUSED = {
         r"^qconv_1a: an exact sum needs \d+ accumulator bits .*; supported: po2 kernels of "
         r"at most 5 bits \(for any weights\)$"),
     "two_heads": (two_heads, r"^model(_\d+)?: 1 inputs and 2 outputs; only a single chain"),
+    "not_built": (lambda: tf.keras.Sequential([conv("qconv_0", 1, 2)]),
+                  r"^sequential(_\d+)?: the model has no input shape yet"),
     "relu_input": (lambda: tf.keras.Sequential(
         [tf.keras.Input((None, 3)), QActivation(quantized_relu(8, 0), name="input_q"),
          conv("qconv_0", 1, 2)]),
