@@ -171,8 +171,11 @@ def test_a_linear_output_beyond_8_gets_a_wider_integer_part(converted):
     assert peak > 8
     fmt = hls_model.exported.output_format
     assert fmt.bits == 16 and fmt.integer > 3
-    # Twice the calibration peak fits: 2^integer > 2 x peak >= 2^(integer-1).
-    assert 2.0 ** (fmt.integer - 1) <= 2 * hls_model.exported.output_peak < 2.0**fmt.integer
+    # The fewest integer bits whose largest word holds twice the calibration peak.
+    def largest(integer):
+        return export.FixedFormat(16, integer, True).values(fmt.max_word)
+
+    assert largest(fmt.integer - 1) < 2 * hls_model.exported.output_peak <= largest(fmt.integer)
     output = hls_model.exported.output_range()
     assert output.can_saturate == (output.worst_case > output.limit)
 
