@@ -24,6 +24,19 @@ from pydantic import (
 )
 
 from pipeline.errors import ConfigError
+from pipeline.export import DEFAULT_OUTPUT_FORMAT
+from pipeline.fixedpoint import (
+    MAX_ACCUMULATOR_BITS,
+    FixedFormat,
+    Po2Format,
+    SumSpec,
+    parse_ap_fixed,
+    po2_format,
+    too_wide_sum,
+)
+
+INPUT_CHANNELS = 3
+"""The model's input: the core wave and the two embedding coordinates."""
 
 CORNERS: dict[str, tuple[float, float]] = {
     "sine": (-1.0, -1.0),
@@ -42,9 +55,6 @@ EDGES: list[tuple[str, str]] = [
 """Adjacent corner pairs: the edges of the embedding square, crossfaded in training data."""
 
 SPLITS = ("train", "validation", "test")
-
-INPUT_CHANNELS = 3
-"""The model's input channels: the core wave and the embedding (e0, e1)."""
 
 
 class _Strict(BaseModel):
@@ -176,6 +186,38 @@ class ModelConfig(_Strict):
                                 self.layers[-1].filters)
         return self
 
+    @model_validator(mode="after")
+    def _sums_fit_the_exact_datapath(self) -> ModelConfig:
+        """Refuse, before training, formats whose worst-case sums the exact fixed-point
+        datapath cannot hold (`pipeline.fixedpoint.MAX_ACCUMULATOR_BITS`)."""
+        too_wide = _too_wide_sum(self)
+        if too_wide is None:
+            return self
+        needed, conv, index = too_wide
+        quantizer = self.layer_kernel_quantizer(index)
+        if not isinstance(quantizer, QuantizedPo2):
+            raise ValueError(
+                f"layers.{index}: {conv} needs {needed} accumulator bits for its worst case; "
+                f"the exact fixed-point datapath holds at most {MAX_ACCUMULATOR_BITS} bits "
+                "(narrow the input, kernel or activation formats)")
+        field = (f"layers.{index}.kernel_quantizer" if self.layers[index].kernel_quantizer
+                 else "kernel_quantizer")
+        supported = next((f"bits <= {bits}" for bits in range(quantizer.bits - 1, 1, -1)
+                          if _too_wide_sum(self._with_po2_bits(quantizer, bits)) is None),
+                         "no width with these formats")
+        raise ValueError(f"{field}: quantized_po2 with {quantizer.bits} bits needs "
+                         f"{needed} accumulator bits in {conv} (the exact fixed-point datapath "
+                         f"holds at most {MAX_ACCUMULATOR_BITS}); supported: {supported}")
+
+    def _with_po2_bits(self, quantizer: QuantizedPo2, bits: int) -> ModelConfig:
+        """This config with every kernel quantiser equal to `quantizer` (the model-wide
+        default or a layer's) narrowed to `bits`; not validated again."""
+        narrower = quantizer.model_copy(update={"bits": bits})
+        layers = [layer.model_copy(update={"kernel_quantizer": narrower})
+                  if layer.kernel_quantizer == quantizer else layer for layer in self.layers]
+        default = narrower if self.kernel_quantizer == quantizer else self.kernel_quantizer
+        return self.model_copy(update={"kernel_quantizer": default, "layers": layers})
+
     @property
     def receptive_field(self) -> int:
         """Samples of input that one output sample depends on: 1 + sum((K-1) * dilation)."""
@@ -201,6 +243,39 @@ class ModelConfig(_Strict):
             for i in range(len(self.layers))
         )
         return "po2" if po2 else "fixed"
+
+
+def _word_format(spec: QuantizedBits | QuantizedRelu | QuantizedPo2 | Linear
+                 ) -> FixedFormat | Po2Format | None:
+    if isinstance(spec, QuantizedPo2):
+        return po2_format(spec.bits, spec.max_value)
+    if isinstance(spec, QuantizedBits | QuantizedRelu):
+        return FixedFormat(spec.bits, spec.integer, signed=isinstance(spec, QuantizedBits))
+    return None
+
+
+def _too_wide_sum(config: ModelConfig) -> tuple[int, str, int] | None:
+    """The first convolution whose worst-case exact sum over its formats
+    (`pipeline.fixedpoint.too_wide_sum`) is wider than MAX_ACCUMULATOR_BITS: (bits needed,
+    its layer name as pipeline.model builds it, config layer index)."""
+    specs, indices, channels = [], {}, INPUT_CHANNELS
+    for index, layer in enumerate(config.layers):
+        kernel = _word_format(config.layer_kernel_quantizer(index))
+        bias = _word_format(config.layer_bias_quantizer(index))
+        activation = _word_format(config.layer_activation(index))
+        if activation is None and index == len(config.layers) - 1:
+            activation = DEFAULT_OUTPUT_FORMAT  # a linear output word is this or coarser
+        if layer.factorized_rank is None:
+            convs = [(f"qconv_{index}", layer.kernel_size * channels, activation)]
+        else:  # a linear F->P convolution, then P->F with the activation
+            convs = [(f"qconv_{index}a", channels, None),
+                     (f"qconv_{index}b", layer.factorized_rank, activation)]
+        for name, fan_in, out in convs:
+            specs.append(SumSpec(name, kernel, bias, fan_in, out))
+            indices[name] = index
+        channels = layer.filters
+    found = too_wide_sum(_word_format(config.input_quantizer), specs)
+    return None if found is None else (found[0], found[1], indices[found[1]])
 
 
 # ---------------------------------------------------------------- params.yaml
@@ -402,6 +477,21 @@ class HlsConfig(_Strict):
     layers: dict[str, HlsLayerConfig] = {}
     project_name: str = Field(default="myproject", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     testbench_samples: int = Field(default=48000, ge=1)
+    # The input word of a model without an input quantiser (hls4ml's convention: W bits, I
+    # of them integer bits counting the sign; ap_fixed<16,1> is [-1, 1) in steps of 2^-15).
+    # It rounds half to even and saturates. A model's own input QActivation always wins.
+    input_precision: str = "ap_fixed<16,1>"
+
+    @field_validator("input_precision")
+    @classmethod
+    def _input_word(cls, value: str) -> str:
+        parse_ap_fixed(value)
+        return value
+
+    @property
+    def input_format(self) -> FixedFormat:
+        """`input_precision` in the export's convention: fixed<W, I-1>, signed."""
+        return parse_ap_fixed(self.input_precision)
 
     @field_validator("part")
     @classmethod
@@ -635,8 +725,10 @@ def _describe(err: ValidationError) -> str:
     if isinstance(cause, _FieldProblem):
         field = ".".join(part for part in (*location, cause.field) if part) or "(top level)"
         return f"{field}: {cause.message} (got {_shown(cause.value)})"
-    field = ".".join(location) or "(top level)"
     message = problem["msg"].removeprefix("Value error, ")
+    if not location and problem["type"] == "value_error":
+        return message  # a model-level check names its field in the message
+    field = ".".join(location) or "(top level)"
     if problem["type"] in ("value_error", "missing"):
         return f"{field}: {message}"
     hint = ""

@@ -28,7 +28,6 @@ import numpy as np
 
 from pipeline.config import HlsConfig
 from pipeline.export import ConvLayer, ExportedModel, Po2Format
-from pipeline.reference import FixedPointReference
 
 REGISTER_BITS = 1024
 MULTIPLY_CYCLES = 3
@@ -103,10 +102,10 @@ def _memory_bram18(depth: int, width: int) -> int:
 
 def estimate(exported: ExportedModel, config: HlsConfig) -> DesignCost:
     """Per-layer and total cost of the design `pipeline.hls` generates for `exported`."""
-    reference = FixedPointReference(exported)
     in_bits = exported.input_format.bits
     layers = []
-    for layer, conv in zip(exported.layers, reference.layers, strict=True):
+    for index, (layer, acc) in enumerate(zip(exported.layers, exported.accumulators(),
+                                             strict=True)):
         overrides = config.layers.get(layer.name)
         reuse = (overrides and overrides.reuse_factor) or config.reuse_factor
         po2 = isinstance(layer.kernel_format, Po2Format)
@@ -124,5 +123,7 @@ def estimate(exported: ExportedModel, config: HlsConfig) -> DesignCost:
             cache_bits=memories * layer.dilation * in_bits,
             bram18=memories * _memory_bram18(layer.dilation, in_bits),
             latency_cycles=latency))
-        in_bits = conv.out_format.bits if conv.out_format else conv.accumulator_bits
+        last = index == len(exported.layers) - 1
+        out = layer.activation or (exported.output_format if last else None)
+        in_bits = out.bits if out else acc.bits
     return DesignCost(layers, 1e9 / config.clock_period_ns)

@@ -3,7 +3,15 @@
 The kernels and biases are quantised by the model's own QKeras quantisers (so there is no
 second implementation of QKeras's float32 rounding to drift from it) and then checked to sit
 exactly on their fixed-point or power-of-two grid. Anything the streaming datapath cannot
-represent stops the export with a one-line error naming the layer.
+represent stops the export with a one-line error naming the layer, before anything is
+written: among them a layer whose exact sum needs more than `MAX_ACCUMULATOR_BITS` (the
+accumulator rule is `pipeline.fixedpoint.accumulator`; docs/export-format.md tabulates the
+po2 widths it allows).
+
+A model without an input quantiser takes its input word from the caller (the HLS config's
+`input_precision`). A linear last layer's output word is sized to the model's range: 16 bits
+with at least `DEFAULT_OUTPUT_FORMAT`'s integer bits, more when a calibration signal (or,
+without one, the worst case of the weights) needs them.
 
 The weight file (`weights.json`, `FORMAT_VERSION` 1) is described in docs/export-format.md;
 `weights.h` carries the same integers for C/C++ and RTL users.
@@ -12,6 +20,7 @@ The weight file (`weights.json`, `FORMAT_VERSION` 1) is described in docs/export
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,35 +28,42 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pipeline.errors import PipelineError
-from pipeline.fixedpoint import FixedFormat
+from pipeline.fixedpoint import (
+    MAX_ACCUMULATOR_BITS,
+    Accumulator,
+    FixedFormat,
+    Po2Format,
+    SumSpec,
+    accumulator,
+    narrower_po2,
+    po2_format,
+    too_wide_sum,
+)
 from pipeline.outputs import write_text_atomic
 
 if TYPE_CHECKING:
     import tensorflow as tf
-    from qkeras import QConv1D, quantized_po2
+    from qkeras import QConv1D
+
+__all__ = ["ConvLayer", "ExportError", "ExportedModel", "FixedFormat", "OutputRange",
+           "Po2Format"]
 
 FORMAT_VERSION = 1
-# The output word of a model whose last layer is linear: 16 bits, step 2^-12, range +-8.
-# The trained fixed16 reaches 2.4 in steady state and 4.1 in the first receptive field of a
-# segment (zero history), so 3 integer bits keep every test-split output unsaturated.
+# The output word of a model whose last layer is linear: 16 bits, step 2^-12, range +-8,
+# unless the model's range needs more integer bits (`OUTPUT_HEADROOM`). The trained fixed16
+# and po2 peak at 3.2 and 2.9 on the test split, so they keep it.
 DEFAULT_OUTPUT_FORMAT = FixedFormat(16, 3, signed=True)
+OUTPUT_HEADROOM = 2.0
+"""A calibrated output word holds twice the calibration signal's largest output."""
+# The input word of a model without an input quantiser (HlsConfig.input_precision's
+# default, ap_fixed<16,1>): sign and 15 fractional bits, [-1, 1).
+DEFAULT_INPUT_FORMAT = FixedFormat(16, 0, signed=True)
+# Word magnitudes the int64 reference can multiply without overflow.
+MAX_WORD_BITS = MAX_ACCUMULATOR_BITS - 2
 
 
 class ExportError(PipelineError):
     """The model cannot be represented by the streaming fixed-point datapath."""
-
-
-@dataclass(frozen=True)
-class Po2Format:
-    """`quantized_po2` weights: value = (-1)^sign * 2^shift with shift in [min_shift,
-    max_shift], or exactly 0 (QKeras flushes 2^shift below 2^-126 to zero)."""
-
-    bits: int
-    min_shift: int
-    max_shift: int
-
-    def to_dict(self) -> dict:
-        return {"bits": self.bits, "min_shift": self.min_shift, "max_shift": self.max_shift}
 
 
 @dataclass
@@ -55,8 +71,9 @@ class ConvLayer:
     """One causal dilated convolution, its activation applied to its output.
 
     `kernel` holds every weight as an integer word with `kernel_frac` fractional bits
-    (K, C_in, C_out), po2 weights included (a word ±2^(shift + kernel_frac)), so the
-    reference multiplies words; the hardware turns po2 products into shifts."""
+    (K, C_in, C_out), po2 weights included (a word ±2^(shift + kernel_frac), where
+    kernel_frac is set by the smallest weight), so the reference multiplies words; the
+    hardware turns po2 products into shifts."""
 
     name: str
     kernel_size: int
@@ -81,16 +98,162 @@ class ConvLayer:
         """Samples the layer's ring buffer holds: (K-1)*dilation + 1."""
         return (self.kernel_size - 1) * self.dilation + 1
 
+    @property
+    def po2(self) -> bool:
+        return isinstance(self.kernel_format, Po2Format)
+
+    def accumulator(self, in_frac: int, in_largest: int) -> Accumulator:
+        """The exact accumulator of these weights for inputs of LSB 2^-in_frac up to
+        `in_largest` (a word magnitude)."""
+        rows = np.abs(self.kernel).astype(object).sum(axis=(0, 1))
+        return accumulator(in_frac, in_largest, self.kernel_frac, rows.tolist(),
+                           self.bias_format.frac, self.bias.tolist(), self.po2)
+
 
 @dataclass
 class ExportedModel:
     """`output_format` is the word the last layer's exact accumulator is rounded (half to
-    even) and saturated to when that layer is linear; otherwise its activation's format."""
+    even) and saturated to when that layer is linear; otherwise its activation's format.
+    `output_peak`: the calibration signal's largest |output| when the output word was sized
+    from one (not part of the weight file)."""
 
     name: str
     input_format: FixedFormat
     layers: list[ConvLayer]
     output_format: FixedFormat
+    output_peak: float | None = None
+
+    def accumulators(self) -> list[Accumulator]:
+        """Every layer's exact accumulator (`pipeline.fixedpoint.accumulator`)."""
+        return _accumulators(self.input_format, self.layers, self.output_format)
+
+    def output_range(self) -> OutputRange:
+        last, accumulator = self.layers[-1], self.accumulators()[-1]
+        if last.activation is not None:
+            worst = last.activation.values(last.activation.largest)
+        else:
+            worst = accumulator.bound * 2.0**-accumulator.frac
+        return OutputRange(float(worst), self.output_peak, self.output_format,
+                           last.activation is None)
+
+
+@dataclass(frozen=True)
+class OutputRange:
+    """How far the output can reach against its word. `worst_case` is the largest |output|
+    any input allows: for a linear last layer max over channels of sum|w| x max|input| +
+    |b| (its inputs are bounded by the activation formats before it); for an activation,
+    its format's largest value."""
+
+    worst_case: float
+    calibration_peak: float | None
+    format: FixedFormat
+    linear: bool
+
+    @property
+    def limit(self) -> float:
+        return float(self.format.values(self.format.max_word))
+
+    @property
+    def can_saturate(self) -> bool:
+        """A linear output beyond its word is clipped, unlike QKeras's float output (an
+        activation's saturation is QKeras's own)."""
+        return self.linear and self.worst_case > self.limit
+
+    def message(self) -> str:
+        peak = ("" if self.calibration_peak is None else
+                f"; the calibration signal peaks at {self.calibration_peak:.4g}")
+        verdict = ("inputs beyond the calibration signal's can saturate it" if
+                   self.can_saturate else "it cannot saturate")
+        return (f"output word {self.format} (up to {self.limit:.6g}){peak}; the weights allow "
+                f"up to {self.worst_case:.6g}, so {verdict}")
+
+    def metrics(self) -> dict[str, float]:
+        figures = {"output_integer_bits": self.format.integer, "output_bits": self.format.bits,
+                   "output_worst_case": self.worst_case,
+                   "output_can_saturate": int(self.can_saturate)}
+        if self.calibration_peak is not None:
+            figures["output_calibration_peak"] = self.calibration_peak
+        return figures
+
+
+# ---------------------------------------------------------------- accumulator widths
+
+
+def _input_words(fmt: FixedFormat | None, accumulator: Accumulator) -> tuple[int, int]:
+    """(frac, largest word) of the next layer's input: an activation's words, or a linear
+    layer's whole accumulator."""
+    if fmt is None:
+        return accumulator.frac, accumulator.largest
+    return fmt.frac, fmt.largest
+
+
+def _sum_specs(layers: Sequence[ConvLayer], output_format: FixedFormat | None,
+               po2: dict[Po2Format, Po2Format] | None = None) -> list[SumSpec]:
+    """The layers' sums as formats (po2 kernel formats replaced as `po2` maps them)."""
+    specs = []
+    for index, layer in enumerate(layers):
+        out = layer.activation or (output_format if index == len(layers) - 1 else None)
+        kernel = (po2 or {}).get(layer.kernel_format, layer.kernel_format)
+        specs.append(SumSpec(layer.name, kernel, layer.bias_format,
+                             layer.kernel_size * layer.in_channels, out))
+    return specs
+
+
+def _po2_feeding(layers: Sequence[ConvLayer], index: int) -> ConvLayer | None:
+    """The po2 layer whose sum reaches layer `index` whole: itself, or one before it joined
+    by linear layers only (a factorised pair)."""
+    while index >= 0:
+        if layers[index].po2:
+            return layers[index]
+        index -= 1
+        if index < 0 or layers[index].activation is not None:
+            return None
+    return None
+
+
+def _supported_po2(input_format: FixedFormat, layers: Sequence[ConvLayer],
+                   output_format: FixedFormat | None, fmt: Po2Format) -> str:
+    """The widest po2 kernel like `fmt` whose worst case fits in every layer, as a hint."""
+    for bits in range(fmt.bits - 1, 1, -1):
+        narrower = narrower_po2(fmt, bits)
+        if narrower is not None and too_wide_sum(
+                input_format, _sum_specs(layers, output_format, {fmt: narrower})) is None:
+            return f"supported: po2 kernels of at most {bits} bits (for any weights)"
+    return "supported: no po2 width with these formats"
+
+
+def _accumulators(input_format: FixedFormat, layers: Sequence[ConvLayer],
+                  output_format: FixedFormat | None) -> list[Accumulator]:
+    """Each layer's exact accumulator, refusing, naming the layer, one wider than
+    MAX_ACCUMULATOR_BITS (the int64 reference could not be exact)."""
+    in_frac, in_largest = input_format.frac, input_format.largest
+    result = []
+    for index, layer in enumerate(layers):
+        out = layer.activation or (output_format if index == len(layers) - 1 else None)
+        acc = layer.accumulator(in_frac, in_largest)
+        needed = acc.working_bits(out.frac if out else None)
+        if needed > MAX_ACCUMULATOR_BITS:
+            po2 = _po2_feeding(layers, index)
+            hint = (_supported_po2(input_format, layers, output_format, po2.kernel_format)
+                    if po2 is not None else "use narrower inputs or weights")
+            raise ExportError(
+                f"{layer.name}: an exact sum needs {needed} accumulator bits (inputs up to "
+                f"2^{(in_largest - 1).bit_length() - in_frac} in steps of 2^-{in_frac}, kernel "
+                f"{_kernel_text(layer)}, {layer.kernel_size * layer.in_channels} products); "
+                f"the fixed-point datapath holds at most {MAX_ACCUMULATOR_BITS} bits; {hint}")
+        result.append(acc)
+        in_frac, in_largest = _input_words(out, acc)
+    return result
+
+
+def _kernel_text(layer: ConvLayer) -> str:
+    if not layer.po2:
+        return str(layer.kernel_format)
+    shifts = [abs(int(word)).bit_length() - 1 - layer.kernel_frac
+              for word in layer.kernel.flat if word != 0]
+    if not shifts:
+        return f"{layer.kernel_format}, all zero"
+    return f"{layer.kernel_format} with weights 2^{min(shifts)}..2^{max(shifts)}"
 
 
 # ---------------------------------------------------------------- from QKeras
@@ -118,17 +281,6 @@ def _fixed_format(quantizer, where: str) -> FixedFormat:
                       "(expected quantized_bits or quantized_relu)")
 
 
-def _po2_format(quantizer: quantized_po2) -> Po2Format:
-    """Exponent range of QKeras's `quantized_po2` (see docs/qkeras-quantisers.md)."""
-    max_value = quantizer.max_value
-    sign_bit = 0 if max_value is not None and max_value <= 1 else 1
-    span = 2 ** (int(quantizer.bits) - 1 - sign_bit)
-    max_shift = span - 1
-    if max_value is not None:
-        max_shift = min(max_shift, int(np.round(np.log2(max_value))))
-    return Po2Format(int(quantizer.bits), -span, max_shift)
-
-
 def _on_grid(values: np.ndarray, fmt: FixedFormat, where: str) -> np.ndarray:
     words = values.astype(np.float64) * 2.0**fmt.frac
     bad = (words != np.round(words)) | (words < fmt.min_word) | (words > fmt.max_word)
@@ -139,20 +291,38 @@ def _on_grid(values: np.ndarray, fmt: FixedFormat, where: str) -> np.ndarray:
     return words.astype(np.int64)
 
 
+def _po2_kernel(sign: np.ndarray, shift: np.ndarray, zero: np.ndarray) -> tuple[np.ndarray, int]:
+    """po2 weights as integer words whose LSB is the smallest weight's: (words, frac). Words
+    too wide for int64 are Python integers (an object array), so that the accumulator check
+    can say how wide the sums would be; `_int64_words` casts them once the check passed."""
+    used = shift[zero == 0]
+    frac = max(0, -int(used.min())) if used.size else 0
+    words = [0 if z else (-1 if s else 1) << (int(h) + frac)
+             for s, h, z in zip(sign.flat, shift.flat, zero.flat, strict=True)]
+    wide = used.size and int(used.max()) + frac > MAX_WORD_BITS
+    return np.array(words, dtype=object if wide else np.int64).reshape(shift.shape), frac
+
+
+def _int64_words(layers: Sequence[ConvLayer]) -> None:
+    """Kernels as int64, after `_accumulators` has shown every sum fits."""
+    for layer in layers:
+        layer.kernel = layer.kernel.astype(np.int64)
+
+
 def _po2_words(values: np.ndarray, fmt: Po2Format, where: str) -> tuple[np.ndarray, int]:
-    """po2 values as words with -min_shift fractional bits."""
-    frac = -fmt.min_shift
+    """QKeras's po2 values (float32) as words: each ±2^shift with shift in the format, or 0."""
     magnitude = np.abs(values.astype(np.float64))
-    with np.errstate(divide="ignore"):
-        shift = np.log2(magnitude)
     zero = magnitude == 0
+    with np.errstate(divide="ignore"):
+        shift = np.log2(np.where(zero, 1.0, magnitude))
     bad = ~zero & ((shift != np.round(shift)) | (shift < fmt.min_shift) |
                    (shift > fmt.max_shift))
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])
         raise ExportError(f"{where}: value {values[index]!r} at {list(index)} is not a power "
                           f"of two in 2^{fmt.min_shift}..2^{fmt.max_shift}")
-    return np.round(values.astype(np.float64) * 2.0**frac).astype(np.int64), frac
+    return _po2_kernel((values < 0).astype(np.int64), shift.astype(np.int64),
+                       zero.astype(np.int64))
 
 
 def _conv_layer(layer: QConv1D, activation: FixedFormat | None) -> ConvLayer:
@@ -175,7 +345,7 @@ def _conv_layer(layer: QConv1D, activation: FixedFormat | None) -> ConvLayer:
 
     kernel_values = kernel_q(layer.kernel).numpy()
     if isinstance(kernel_q, quantized_po2):
-        kernel_format = _po2_format(kernel_q)
+        kernel_format = po2_format(int(kernel_q.bits), kernel_q.max_value)
         kernel, kernel_frac = _po2_words(kernel_values, kernel_format, f"{name} kernel")
     else:
         kernel_format = _fixed_format(kernel_q, f"{name} kernel")
@@ -187,24 +357,42 @@ def _conv_layer(layer: QConv1D, activation: FixedFormat | None) -> ConvLayer:
                      kernel, kernel_frac, kernel_format, bias, bias_format, activation)
 
 
-def from_qkeras(model: tf.keras.Model,
-                output_format: FixedFormat = DEFAULT_OUTPUT_FORMAT) -> ExportedModel:
-    """Read a chain `input -> QActivation(quantized_bits) -> (QConv1D [-> QActivation])*`."""
+def from_qkeras(model: tf.keras.Model, input_format: FixedFormat | None = None,
+                calibration: Sequence[np.ndarray] | None = None,
+                output_format: FixedFormat | None = None) -> ExportedModel:
+    """Read a chain `input [-> QActivation(quantized_bits)] -> (QConv1D [-> QActivation])*`.
+
+    `input_format`: the input word when the model has no input QActivation (default
+    `DEFAULT_INPUT_FORMAT`); a model's own input quantiser always wins. `calibration`:
+    signals (T, C_in) whose largest output sizes a linear output word (`size_output`);
+    `output_format` sets that word instead."""
     import tensorflow as tf
     from qkeras import QActivation, QConv1D
 
+    inputs, outputs = model.inputs or [], model.outputs or []
+    if not inputs:
+        raise ExportError(f"{model.name}: the model has no input shape yet (build it on an "
+                          "Input of shape (None, C) or (T, C))")
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ExportError(f"{model.name}: {len(inputs)} inputs and {len(outputs)} outputs; "
+                          "only a single chain of layers (one input tensor, one output "
+                          "tensor) is supported")
     layers = [layer for layer in model.layers if not isinstance(layer, tf.keras.layers.InputLayer)]
-    if not layers or not isinstance(layers[0], QActivation):
-        raise ExportError(f"{model.name}: the first layer must be a QActivation that "
-                          "quantises the input to a quantized_bits word")
-    input_format = _fixed_format(layers[0].quantizer, f"{layers[0].name}")
-    if input_format.signed is False:
-        raise ExportError(f"{layers[0].name}: the input quantiser must be quantized_bits")
+    previous = inputs[0]
+    for layer in layers:
+        if len(layer.inbound_nodes) != 1 or layer.input is not previous:
+            raise ExportError(f"{layer.name}: only a single chain of layers is supported")
+        previous = layer.output
+    if layers and isinstance(layers[0], QActivation):
+        input_format = _fixed_format(layers[0].quantizer, f"{layers[0].name}")
+        if input_format.signed is False:
+            raise ExportError(f"{layers[0].name}: the input quantiser must be quantized_bits")
+        layers = layers[1:]
+    elif input_format is None:
+        input_format = DEFAULT_INPUT_FORMAT
     convs: list[ConvLayer] = []
     pending: QConv1D | None = None
-    for layer in layers[1:]:
-        if len(layer.inbound_nodes) != 1 or isinstance(layer.input, list):
-            raise ExportError(f"{layer.name}: only a single chain of layers is supported")
+    for layer in layers:
         if isinstance(layer, QConv1D):
             if pending is not None:
                 convs.append(_conv_layer(pending, None))
@@ -225,9 +413,44 @@ def from_qkeras(model: tf.keras.Model,
             raise ExportError(f"{conv.name}: expects {conv.in_channels} input channels, "
                               f"gets {channels}")
         channels = conv.out_channels
-    if convs[-1].activation is not None:
-        output_format = convs[-1].activation
-    return ExportedModel(model.name, input_format, convs, output_format)
+    return size_output(model.name, input_format, convs, calibration, output_format)
+
+
+def size_output(name: str, input_format: FixedFormat, layers: list[ConvLayer],
+                calibration: Sequence[np.ndarray] | None = None,
+                output_format: FixedFormat | None = None) -> ExportedModel:
+    """The exported model with its output word, every accumulator checked first.
+
+    An activation's format is the output word. A linear last layer gets `output_format` if
+    given, else 16 bits with the integer bits that hold OUTPUT_HEADROOM x the calibration
+    signals' largest |output| (exact, from the reference), or without calibration the
+    weights' worst case; never fewer than DEFAULT_OUTPUT_FORMAT's."""
+    accumulators = _accumulators(input_format, layers, output_format)
+    _int64_words(layers)
+    last = layers[-1]
+    if last.activation is not None:
+        return ExportedModel(name, input_format, layers, last.activation)
+    if output_format is not None:
+        return ExportedModel(name, input_format, layers, output_format)
+    acc = accumulators[-1]
+    exact = FixedFormat(acc.bits, acc.bits - 1 - acc.frac, signed=True)
+    peak = None
+    if calibration:
+        from pipeline.reference import FixedPointReference
+
+        reference = FixedPointReference(ExportedModel(name, input_format, layers, exact))
+        peak = max(float(np.abs(reference.run(x)).max(initial=0.0)) for x in calibration)
+        needed = peak * OUTPUT_HEADROOM
+    else:
+        needed = acc.bound * 2.0**-acc.frac
+    default = DEFAULT_OUTPUT_FORMAT
+    integer = default.integer
+    while FixedFormat(default.bits, integer, True).values(default.max_word) < needed:
+        integer += 1
+    model = ExportedModel(name, input_format, layers,
+                          FixedFormat(default.bits, integer, signed=True), peak)
+    model.accumulators()  # the chosen word, checked like every other width
+    return model
 
 
 # ---------------------------------------------------------------- weight file
@@ -263,7 +486,7 @@ def to_dict(model: ExportedModel) -> dict:
             "activation_format": _format_dict(layer.activation),
             "bias": {"format": layer.bias_format.to_dict(), "words": layer.bias.tolist()},
         }
-        if isinstance(layer.kernel_format, Po2Format):
+        if layer.po2:
             sign, shift, zero = po2_fields(layer)
             entry["kernel"] = {"encoding": "po2", "format": layer.kernel_format.to_dict(),
                                "sign": sign.tolist(), "shift": shift.tolist(),
@@ -277,37 +500,135 @@ def to_dict(model: ExportedModel) -> dict:
             "output_format": model.output_format.to_dict(), "layers": layers}
 
 
-def _read_fixed(entry: dict) -> FixedFormat:
-    return FixedFormat(int(entry["bits"]), int(entry["integer"]), bool(entry["signed"]))
+class _Reader:
+    """Typed access to the weight file; every error names the file and the key path."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, where: str, problem: str) -> ExportError:
+        return ExportError(f"{self.source}: {where}: {problem}")
+
+    def get(self, entry: object, key: str, where: str) -> object:
+        if not isinstance(entry, dict):
+            raise self.fail(where or "(top level)",
+                            f"expected an object, got {type(entry).__name__}")
+        if key not in entry:
+            raise self.fail(f"{where}.{key}" if where else key, "missing")
+        return entry[key]
+
+    def integer(self, entry: object, key: str, where: str, low: int | None = None) -> int:
+        value = self.get(entry, key, where)
+        path = f"{where}.{key}" if where else key
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(path, f"expected an integer, got {value!r}")
+        if low is not None and value < low:
+            raise self.fail(path, f"must be at least {low}, got {value}")
+        return value
+
+    def text(self, entry: object, key: str, where: str, choices: tuple[str, ...]) -> str:
+        value = self.get(entry, key, where)
+        if value not in choices:
+            raise self.fail(f"{where}.{key}", f"expected one of {', '.join(choices)}, "
+                                              f"got {value!r}")
+        return value
+
+    def fixed(self, entry: object, key: str, where: str) -> FixedFormat:
+        path = f"{where}.{key}" if where else key
+        fmt = self.get(entry, key, where)
+        signed = self.get(fmt, "signed", path)
+        if not isinstance(signed, bool):
+            raise self.fail(f"{path}.signed", f"expected true or false, got {signed!r}")
+        bits = self.integer(fmt, "bits", path, low=1)
+        if bits > MAX_WORD_BITS:
+            raise self.fail(f"{path}.bits", f"at most {MAX_WORD_BITS}, got {bits}")
+        return FixedFormat(bits, self.integer(fmt, "integer", path), signed)
+
+    def words(self, entry: object, key: str, where: str, shape: tuple[int, ...],
+              low: int, high: int) -> np.ndarray:
+        path = f"{where}.{key}"
+        value = self.get(entry, key, where)
+        try:
+            array = np.array(value)
+        except (ValueError, OverflowError):
+            array = None
+        if array is None or array.shape != shape or (array.size and array.dtype.kind != "i"):
+            raise self.fail(path, f"expected integers of shape {list(shape)}")
+        if array.size and (array.min() < low or array.max() > high):
+            raise self.fail(path, f"a value outside {low}..{high}")
+        return array.astype(np.int64)
 
 
-def from_dict(payload: dict, source: str = "weights") -> ExportedModel:
-    version = payload.get("format_version")
+def _read_layer(read: _Reader, entry: object, where: str, in_channels: int) -> ConvLayer:
+    name = read.get(entry, "name", where)
+    if not isinstance(name, str) or not name:
+        raise read.fail(f"{where}.name", f"expected a layer name, got {name!r}")
+    read.text(entry, "kind", where, ("conv1d_causal",))
+    k = read.integer(entry, "kernel_size", where, low=1)
+    dilation = read.integer(entry, "dilation", where, low=1)
+    c_in = read.integer(entry, "in_channels", where, low=1)
+    c_out = read.integer(entry, "out_channels", where, low=1)
+    if c_in != in_channels:
+        raise read.fail(f"{where}.in_channels", f"{c_in}, but the layer before gives "
+                                                f"{in_channels} channels")
+    activation_name = read.text(entry, "activation", where, ("relu", "quantized_bits", "linear"))
+    activation = None if activation_name == "linear" else read.fixed(entry, "activation_format",
+                                                                     where)
+    if activation is not None and activation.signed != (activation_name == "quantized_bits"):
+        raise read.fail(f"{where}.activation_format.signed",
+                        f"does not match activation {activation_name!r}")
+    kernel = read.get(entry, "kernel", where)
+    shape = (k, c_in, c_out)
+    encoding = read.text(kernel, "encoding", f"{where}.kernel", ("fixed", "po2"))
+    if encoding == "po2":
+        path = f"{where}.kernel"
+        fmt_entry = read.get(kernel, "format", path)
+        fmt = Po2Format(read.integer(fmt_entry, "bits", f"{path}.format", low=1),
+                        read.integer(fmt_entry, "min_shift", f"{path}.format"),
+                        read.integer(fmt_entry, "max_shift", f"{path}.format"))
+        sign = read.words(kernel, "sign", path, shape, 0, 1)
+        shift = read.words(kernel, "shift", path, shape, fmt.min_shift, fmt.max_shift)
+        zero = read.words(kernel, "zero", path, shape, 0, 1)
+        words, frac = _po2_kernel(sign, shift, zero)
+    else:
+        fmt = read.fixed(kernel, "format", f"{where}.kernel")
+        words = read.words(kernel, "words", f"{where}.kernel", shape, fmt.min_word,
+                           fmt.max_word)
+        frac = fmt.frac
+    bias = read.get(entry, "bias", where)
+    bias_format = read.fixed(bias, "format", f"{where}.bias")
+    bias_words = read.words(bias, "words", f"{where}.bias", (c_out,), bias_format.min_word,
+                            bias_format.max_word)
+    return ConvLayer(name, k, dilation, words, frac, fmt, bias_words, bias_format, activation)
+
+
+def from_dict(payload: object, source: str = "weights") -> ExportedModel:
+    """The weight file's content as an exported model; anything missing, mistyped or out of
+    range is a one-line ExportError naming `source` and the key."""
+    read = _Reader(source)
+    version = read.get(payload, "format_version", "")
     if version != FORMAT_VERSION:
         raise ExportError(f"{source}: format_version {version!r} is not supported (expected "
                           f"{FORMAT_VERSION})")
-    layers = []
-    for entry in payload["layers"]:
-        kernel_entry = entry["kernel"]
-        if kernel_entry["encoding"] == "po2":
-            fmt = Po2Format(**kernel_entry["format"])
-            frac = -fmt.min_shift
-            sign = np.where(np.array(kernel_entry["sign"]) == 1, -1, 1)
-            words = sign * (np.int64(1) << (np.array(kernel_entry["shift"], dtype=np.int64) +
-                                            frac))
-            kernel = np.where(np.array(kernel_entry["zero"]) == 1, 0, words).astype(np.int64)
-        else:
-            fmt = _read_fixed(kernel_entry["format"])
-            frac, kernel = fmt.frac, np.array(kernel_entry["words"], dtype=np.int64)
-        activation = entry["activation_format"]
-        layers.append(ConvLayer(
-            entry["name"], int(entry["kernel_size"]), int(entry["dilation"]),
-            kernel.reshape(entry["kernel_size"], entry["in_channels"], entry["out_channels"]),
-            frac, fmt, np.array(entry["bias"]["words"], dtype=np.int64),
-            _read_fixed(entry["bias"]["format"]),
-            None if activation is None else _read_fixed(activation)))
-    return ExportedModel(payload["model"], _read_fixed(payload["input_format"]), layers,
-                         _read_fixed(payload["output_format"]))
+    name = read.get(payload, "model", "")
+    input_format = read.fixed(payload, "input_format", "")
+    output_format = read.fixed(payload, "output_format", "")
+    entries = read.get(payload, "layers", "")
+    if not isinstance(entries, list) or not entries:
+        raise read.fail("layers", "expected a list of at least one layer")
+    layers, channels = [], None
+    for index, entry in enumerate(entries):
+        where = f"layers.{index}"
+        if channels is None:
+            channels = read.integer(entry, "in_channels", where, low=1)
+        layers.append(_read_layer(read, entry, where, channels))
+        channels = layers[-1].out_channels
+    try:
+        _accumulators(input_format, layers, output_format)
+    except ExportError as err:
+        raise ExportError(f"{source}: {err}") from None
+    _int64_words(layers)
+    return ExportedModel(str(name), input_format, layers, output_format)
 
 
 def write_weights(model: ExportedModel, path: Path) -> None:
@@ -316,7 +637,16 @@ def write_weights(model: ExportedModel, path: Path) -> None:
 
 
 def read_weights(path: Path) -> ExportedModel:
-    return from_dict(json.loads(Path(path).read_text()), str(path))
+    try:
+        text = Path(path).read_text()
+    except OSError as err:
+        raise ExportError(f"{path}: cannot read the weight file ({err.strerror})") from None
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ExportError(f"{path}: not valid JSON at line {err.lineno} column {err.colno} "
+                          f"({err.msg})") from None
+    return from_dict(payload, str(path))
 
 
 # ---------------------------------------------------------------- C header
@@ -366,8 +696,9 @@ def header_text(model: ExportedModel) -> str:
                       f"#define {upper}_ACT_SIGNED {int(layer.activation.signed)}"]
         if isinstance(layer.kernel_format, Po2Format):
             sign, shift, zero = po2_fields(layer)
+            fmt = layer.kernel_format
             lines += ["/* po2 kernel: weight = (sign ? -1 : 1) * 2^shift, or 0 where zero */",
-                      _c_array(f"{name}_shift", shift, "int8_t"),
+                      _c_array(f"{name}_shift", shift, _c_type(fmt.min_shift, fmt.max_shift)),
                       _c_array(f"{name}_sign", sign, "uint8_t"),
                       _c_array(f"{name}_zero", zero, "uint8_t")]
         else:

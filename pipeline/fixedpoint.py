@@ -8,16 +8,26 @@ QKeras 0.9.0 quantises in float32 with `tf.round`, which rounds half to even, th
 - `quantized_relu(bits, integer)`: unsigned, step 2^-(bits-integer), words 0 .. 2^bits-1,
   negatives to 0.
 
+- `quantized_po2(bits, max_value)`: a sign and a power-of-two exponent (`Po2Format`).
+
 Here a value is an integer word with a count of fractional bits. `requantize` takes an exact
 accumulator to an activation word with the same round-half-to-even and saturation, in pure
 integer arithmetic, so the hardware datapath and this reference agree by construction.
+`accumulator` is the one rule for how wide a layer's exact sum is: the reference, the HLS
+types, the cost model and the config check all take it from there.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+
+MAX_ACCUMULATOR_BITS = 63
+"""The widest exact accumulator (sign included): the reference sums in int64, and a sum
+whose bound is below 2^62 keeps every partial sum, the sign and the overflow guard in range."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +60,115 @@ class FixedFormat:
     def values(self, words: np.ndarray) -> np.ndarray:
         return np.asarray(words, dtype=np.float64) * 2.0**-self.frac
 
+    @property
+    def largest(self) -> int:
+        """The largest magnitude of a word."""
+        return max(-self.min_word, self.max_word)
+
     def to_dict(self) -> dict:
         return {"bits": self.bits, "integer": self.integer, "signed": self.signed}
+
+    def __str__(self) -> str:
+        return f"{'' if self.signed else 'u'}fixed<{self.bits},{self.integer}>"
+
+
+_AP_FIXED = re.compile(r"^ap_fixed<\s*(\d+)\s*,\s*(-?\d+)\s*>$")
+
+
+def parse_ap_fixed(text: str) -> FixedFormat:
+    """`ap_fixed<W,I>` (I integer bits including the sign, hls4ml's convention) as the signed
+    FixedFormat(W, I - 1); ValueError names what is expected."""
+    match = _AP_FIXED.match(text.strip())
+    if match is None:
+        raise ValueError(f"expected ap_fixed<W,I>, e.g. ap_fixed<16,1>, got {text!r}")
+    bits, integer = int(match.group(1)), int(match.group(2))
+    if not 2 <= bits <= 32 or not 1 <= integer <= bits:
+        raise ValueError(f"{text}: needs 2 <= W <= 32 and 1 <= I <= W (I counts the sign bit)")
+    return FixedFormat(bits, integer - 1, signed=True)
+
+
+@dataclass(frozen=True)
+class Po2Format:
+    """`quantized_po2` weights: value = (-1)^sign * 2^shift with shift in [min_shift,
+    max_shift], or exactly 0 (QKeras flushes 2^shift below 2^-126 to zero)."""
+
+    bits: int
+    min_shift: int
+    max_shift: int
+
+    def to_dict(self) -> dict:
+        return {"bits": self.bits, "min_shift": self.min_shift, "max_shift": self.max_shift}
+
+    def __str__(self) -> str:
+        return f"po2<{self.bits}> (2^{self.min_shift}..2^{self.max_shift})"
+
+
+def po2_format(bits: int, max_value: float | None) -> Po2Format:
+    """The exponent range of QKeras's `quantized_po2(bits, max_value)`
+    (docs/qkeras-quantisers.md): a sign bit only when max_value is None or above 1, and
+    max_value caps the exponent at round(log2(max_value))."""
+    sign_bit = 0 if max_value is not None and max_value <= 1 else 1
+    span = 2 ** (bits - 1 - sign_bit)
+    max_shift = span - 1
+    if max_value is not None:
+        max_shift = min(max_shift, int(np.round(np.log2(max_value))))
+    return Po2Format(bits, -span, max_shift)
+
+
+@dataclass(frozen=True)
+class Accumulator:
+    """A layer's exact sum: products and bias aligned to one LSB 2^-frac, in `bits` bits
+    (sign included), which hold `bound`, the largest magnitude a sum can reach, in LSBs."""
+
+    frac: int
+    bits: int
+    bound: int
+    product_shift: int  # products (input LSB x kernel LSB) up to the accumulator's LSB
+    bias_shift: int
+
+    @property
+    def largest(self) -> int:
+        """The largest magnitude of the accumulator as the next layer's input word."""
+        return 1 << (self.bits - 1)
+
+    def working_bits(self, out_frac: int | None) -> int:
+        """Bits needed to hold the sum and, for an output word finer than the accumulator,
+        the sum moved up to that word's LSB before saturation."""
+        return self.bits + max(0, (out_frac if out_frac is not None else self.frac) - self.frac)
+
+
+def accumulator(in_frac: int, in_largest: int, kernel_frac: int, row_sums: Iterable[int],
+                bias_frac: int, biases: Iterable[int], po2: bool = False) -> Accumulator:
+    """The exact accumulator of a layer: inputs of LSB 2^-in_frac up to `in_largest` (a word),
+    `row_sums` the sum of |kernel word| feeding each output channel, `biases` their bias
+    words (or, for a worst case over formats, one row: fan-in x the largest kernel word, and
+    the largest bias word). Its LSB is the products' (in_frac + kernel_frac) or the bias's,
+    whichever is finer; `bound` is max over channels of row_sum x in_largest + |bias| at
+    that LSB. A po2 product is the input shifted inside the accumulator, so for po2 kernels
+    the accumulator also holds the largest input word. Python integers: no overflow here."""
+    frac = max(in_frac + kernel_frac, bias_frac)
+    product_shift, bias_shift = frac - in_frac - kernel_frac, frac - bias_frac
+    bound = max((int(row) * in_largest << product_shift) + (abs(int(bias)) << bias_shift)
+                for row, bias in zip(row_sums, biases, strict=True))
+    if po2:
+        bound = max(bound, in_largest << (frac - in_frac))
+    return Accumulator(frac, bound.bit_length() + 1, bound, product_shift, bias_shift)
+
+
+def _grid(fmt: FixedFormat | Po2Format) -> tuple[int, int]:
+    """(fractional bits, largest word) of any weight of this format."""
+    if isinstance(fmt, Po2Format):
+        return -fmt.min_shift, 1 << (fmt.max_shift - fmt.min_shift)
+    return fmt.frac, fmt.largest
+
+
+def worst_case_accumulator(in_frac: int, in_largest: int, kernel: FixedFormat | Po2Format,
+                           bias: FixedFormat | Po2Format, fan_in: int) -> Accumulator:
+    """The accumulator any weights of these formats may need: every one of the `fan_in`
+    kernel words at its largest magnitude, and the bias too."""
+    (kernel_frac, kernel_largest), (bias_frac, bias_largest) = _grid(kernel), _grid(bias)
+    return accumulator(in_frac, in_largest, kernel_frac, [fan_in * kernel_largest], bias_frac,
+                       [bias_largest], po2=isinstance(kernel, Po2Format))
 
 
 def round_shift(acc: np.ndarray, shift: int) -> np.ndarray:
@@ -77,3 +194,38 @@ def requantize(acc: np.ndarray, acc_frac: int, fmt: FixedFormat) -> tuple[np.nda
     if fmt.signed:
         saturated += int(np.count_nonzero(rounded < fmt.min_word))
     return clipped, saturated
+
+
+@dataclass(frozen=True)
+class SumSpec:
+    """One layer's sum described by formats only: `out` is the word its accumulator is
+    rounded to (None: passed on whole to the next layer, as a linear layer inside does)."""
+
+    name: str
+    kernel: FixedFormat | Po2Format
+    bias: FixedFormat | Po2Format
+    fan_in: int  # kernel size x input channels
+    out: FixedFormat | None
+
+
+def too_wide_sum(input_format: FixedFormat, sums: Iterable[SumSpec]) -> tuple[int, str] | None:
+    """The first layer whose worst case over its formats needs more than
+    MAX_ACCUMULATOR_BITS, as (bits needed, its name); None if every sum fits."""
+    in_frac, in_largest = input_format.frac, input_format.largest
+    for spec in sums:
+        acc = worst_case_accumulator(in_frac, in_largest, spec.kernel, spec.bias, spec.fan_in)
+        needed = acc.working_bits(spec.out.frac if spec.out is not None else None)
+        if needed > MAX_ACCUMULATOR_BITS:
+            return needed, spec.name
+        out = spec.out
+        in_frac, in_largest = (out.frac, out.largest) if out else (acc.frac, acc.largest)
+    return None
+
+
+def narrower_po2(fmt: Po2Format, bits: int) -> Po2Format | None:
+    """The same `quantized_po2` (its sign bit and max_value) with `bits` bits, if any."""
+    sign_bit = fmt.bits - (-fmt.min_shift).bit_length()
+    if bits - 1 - sign_bit < 0:
+        return None
+    span = 1 << (bits - 1 - sign_bit)
+    return Po2Format(bits, -span, min(span - 1, fmt.max_shift))

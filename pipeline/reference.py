@@ -5,11 +5,12 @@ RTNeural pattern) plus a vectorised `run()` over a whole signal.
 Per dilated layer, a ring buffer holds the last `(K-1)*dilation + 1` input vectors, with a
 moving head; the K taps are read at head - {K-1..0} x dilation. Products of input and weight
 words are exact integers; they are summed with the bias (aligned to the products' LSB) in an
-accumulator wide enough for the worst case of these weights (`accumulator_bits`), so nothing
-is lost before the activation. The activation rounds half to even and saturates exactly as
-QKeras's quantisers do (`pipeline.fixedpoint.requantize`). A linear layer inside the model
-(the first of a factorised pair) passes its accumulator on unchanged, at full width; a
-linear last layer rounds it to the model's output word.
+accumulator wide enough for the worst case of these weights (`accumulator_bits`, from
+`pipeline.fixedpoint.accumulator`; the export refuses a model whose sums need more than
+int64 holds), so nothing is lost before the activation. The activation rounds half to even
+and saturates exactly as QKeras's quantisers do (`pipeline.fixedpoint.requantize`). A
+linear layer inside the model (the first of a factorised pair) passes its accumulator on
+unchanged, at full width; a linear last layer rounds it to the model's output word.
 
 Counters per layer: `saturations` (activation words clipped at the top or bottom of their
 format) and `overflows` (accumulators outside `accumulator_bits`, which the worst-case sizing
@@ -21,29 +22,26 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.export import ConvLayer, ExportedModel
-from pipeline.fixedpoint import FixedFormat, requantize
+from pipeline.fixedpoint import Accumulator, FixedFormat, requantize
 
 
 class ReferenceConv:
     """One causal dilated convolution and its activation, on integer words."""
 
-    def __init__(self, layer: ConvLayer, in_frac: int, in_range: tuple[int, int],
+    def __init__(self, layer: ConvLayer, in_frac: int, acc: Accumulator,
                  out_format: FixedFormat | None = None):
-        """`out_format`: the activation's format, or for a linear layer the word its
-        accumulator is rounded to (None: passed on at full width)."""
+        """`acc`: the layer's accumulator for its inputs (LSB 2^-in_frac); `out_format`: the
+        activation's format, or for a linear layer the word its accumulator is rounded to
+        (None: passed on at full width)."""
         self.layer = layer
         self.out_format = layer.activation or out_format
-        self.acc_frac = max(in_frac + layer.kernel_frac, layer.bias_format.frac)
-        self.product_shift = self.acc_frac - in_frac - layer.kernel_frac
-        self.bias = layer.bias << (self.acc_frac - layer.bias_format.frac)
-        largest_input = max(abs(in_range[0]), abs(in_range[1]))
-        bound = (np.abs(layer.kernel).sum(axis=(0, 1)) * largest_input << self.product_shift
-                 ) + np.abs(self.bias)
-        self.accumulator_bits = int(bound.max()).bit_length() + 1
+        self.acc_frac = acc.frac
+        self.product_shift = acc.product_shift
+        self.bias = layer.bias << acc.bias_shift
+        self.accumulator_bits = acc.bits
         if self.out_format is None:
             self.out_frac = self.acc_frac
-            limit = (1 << (self.accumulator_bits - 1))
-            self.out_range = (-limit, limit - 1)
+            self.out_range = (-acc.largest, acc.largest - 1)
         else:
             self.out_frac = self.out_format.frac
             self.out_range = (self.out_format.min_word, self.out_format.max_word)
@@ -75,18 +73,32 @@ class ReferenceConv:
             acc += (self.buffer[tap] @ layer.kernel[k]) << self.product_shift
         return self._activate(acc)
 
+    def _sums(self, history: np.ndarray, length: int, kernel: np.ndarray,
+              bias: np.ndarray) -> np.ndarray:
+        acc = np.broadcast_to(bias, (length, self.layer.out_channels)).copy()
+        for k in range(self.layer.kernel_size):
+            start = k * self.layer.dilation
+            acc += (history[start:start + length] @ kernel[k]) << self.product_shift
+        return acc
+
     def run(self, x: np.ndarray) -> np.ndarray:
         """A whole signal (T, C_in) from the current state; leaves the ring buffer as
         `step` would have, so streaming can continue."""
         layer = self.layer
         history = np.concatenate([np.roll(self.buffer, -(self.head + 1), axis=0)[1:], x])
-        acc = np.broadcast_to(self.bias, (len(x), layer.out_channels)).copy()
-        for k in range(layer.kernel_size):
-            start = k * layer.dilation
-            acc += (history[start:start + len(x)] @ layer.kernel[k]) << self.product_shift
+        acc = self._sums(history, len(x), layer.kernel, self.bias)
         self.buffer = history[-layer.history:].copy()
         self.head = layer.history - 1
         return self._activate(acc)
+
+    def accumulate(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The exact accumulators (T, C_out) over x (T, C_in) from a zero history, before
+        the activation, and the sums of the absolute values of their terms (products and
+        bias), which scale float32 rounding. Leaves the layer's state alone."""
+        history = np.concatenate([np.zeros((self.layer.history - 1, x.shape[1]), np.int64), x])
+        return (self._sums(history, len(x), self.layer.kernel, self.bias),
+                self._sums(np.abs(history), len(x), np.abs(self.layer.kernel),
+                           np.abs(self.bias)))
 
 
 class FixedPointReference:
@@ -97,13 +109,13 @@ class FixedPointReference:
         self.model = model
         self.input_format: FixedFormat = model.input_format
         frac = model.input_format.frac
-        in_range = (model.input_format.min_word, model.input_format.max_word)
         self.layers: list[ReferenceConv] = []
-        for index, layer in enumerate(model.layers):
+        for index, (layer, acc) in enumerate(zip(model.layers, model.accumulators(),
+                                                 strict=True)):
             last = index == len(model.layers) - 1
-            conv = ReferenceConv(layer, frac, in_range, model.output_format if last else None)
+            conv = ReferenceConv(layer, frac, acc, model.output_format if last else None)
             self.layers.append(conv)
-            frac, in_range = conv.out_frac, conv.out_range
+            frac = conv.out_frac
 
     @property
     def output_frac(self) -> int:

@@ -11,6 +11,7 @@ compiles and runs it.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,12 +21,17 @@ from pydantic import ValidationError
 from pipeline.config import HlsConfig, _describe
 from pipeline.errors import ConfigError
 from pipeline.export import from_qkeras
+from pipeline.hls.converter import check_layer_config
 from pipeline.hls.project import HlsModel, write_project
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
-__all__ = ["HlsConfig", "HlsModel", "convert"]
+__all__ = ["HlsConfig", "HlsModel", "OutputRangeWarning", "convert"]
+
+
+class OutputRangeWarning(UserWarning):
+    """The model's linear output can reach beyond its output word, which then saturates."""
 
 
 def convert(model: tf.keras.Model, output_dir: str | Path,
@@ -34,8 +40,12 @@ def convert(model: tf.keras.Model, output_dir: str | Path,
     """Write a streaming HLS project for a causal dilated QConv1D stack and return it.
 
     An unsupported model (padding other than causal, strides, unknown layers, activations
-    or quantisers) raises `pipeline.export.ExportError` naming the layer, before anything is
-    written. `testbench_input`: segments (T, C_in) for the project's tb_data."""
+    or quantisers, sums wider than the exact datapath) raises `pipeline.export.ExportError`
+    naming the layer, before anything is written. A model without an input quantiser gets
+    `config.input_precision` as its input word. `testbench_input`: segments (T, C_in) for
+    the project's tb_data, which also calibrate a linear output word (without them, the
+    weights' worst case sizes it); an output that can still saturate is reported with an
+    `OutputRangeWarning`."""
     if config is None:
         config = HlsConfig()
     elif isinstance(config, dict):
@@ -43,4 +53,10 @@ def convert(model: tf.keras.Model, output_dir: str | Path,
             config = HlsConfig.model_validate(config)
         except ValidationError as err:
             raise ConfigError(f"hls config: {_describe(err)}") from None
-    return write_project(from_qkeras(model), Path(output_dir), config, testbench_input)
+    exported = from_qkeras(model, input_format=config.input_format,
+                           calibration=testbench_input)
+    check_layer_config(exported, config)
+    output = exported.output_range()
+    if output.can_saturate:
+        warnings.warn(f"{model.name}: {output.message()}", OutputRangeWarning, stacklevel=2)
+    return write_project(exported, Path(output_dir), config, testbench_input)

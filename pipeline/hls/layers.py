@@ -1,8 +1,8 @@
 """hls4ml extension: the `CachedConv1D` layer, its C++ templates and its HLS source.
 
-Stock hls4ml ignores `dilation_rate` and its streaming Conv1D forgets its history at every
-frame (../shared/BRIEF.md), so the WaveNet's convolutions are a layer of our own, registered
-through hls4ml's extension API (`register_layer`, `backend.register_template`,
+Stock hls4ml (up to 1.3.0, issue #1508) ignores `dilation_rate` and its streaming Conv1D
+forgets its history at every frame, so the WaveNet's convolutions are a layer of our own,
+registered through hls4ml's extension API (`register_layer`, `backend.register_template`,
 `backend.register_source`) for the Vivado and Vitis backends. hls4ml's installed files are
 not touched. The C++ is `nnet_utils/nnet_cached_conv1d.h` next to this file.
 
@@ -51,7 +51,8 @@ class CachedConv1D(Layer):
     """A causal dilated convolution with a ring-buffer cache, one sample per call.
 
     `weight_data` is the kernel's values (K*C_in*C_out,) in Keras's (K, C_in, C_out) order;
-    a `po2` kernel is written from its exact `po2_sign` and `po2_shift` fields."""
+    a `po2` kernel is written from its exact `po2_sign` and `po2_shift` fields, and a
+    `po2_or_zero` kernel also has `po2_zero_shift`, the shift that stands for a zero weight."""
 
     _expected_attributes: ClassVar[list[Attribute]] = [
         Attribute("n_in"),
@@ -71,7 +72,7 @@ class CachedConv1D(Layer):
                      for key in ("result", "accum", "weight", "bias")}
         index, weights = self.index, self.attributes["weight_data"]
         self.add_output_variable([self.attributes["n_out"]], precision=precision["result"])
-        if self.attributes["kernel_encoding"] == "po2":
+        if self.attributes["kernel_encoding"].startswith("po2"):
             self.set_attr("weight", Po2WeightVariable(
                 f"w{index}", f"weight{index}_t", precision["weight"], weights,
                 self.attributes["po2_sign"], self.attributes["po2_shift"], index=index))
@@ -96,7 +97,7 @@ _CONFIG_TEMPLATE = """struct config{index} : nnet::cached_conv1d_config {{
     typedef {weight_t.name} weight_t;
     typedef {bias_t.name} bias_t;
     template <class accum_T, class x_T, class w_T>
-    using product = nnet::cached_product_{kernel_encoding}<accum_T, x_T, w_T>;
+    using product = nnet::cached_product_{kernel_encoding}<accum_T, x_T, w_T{product_args}>;
 }};
 """
 
@@ -115,6 +116,8 @@ class CachedConv1DConfigTemplate(LayerConfigTemplate):
         params["head_bits"] = max(1, (params["dilation"] - 1).bit_length())
         params["fill_bits"] = max(1, history.bit_length())
         params["multiplier_limit"] = max(1, -(-params["multiplies"] // params["reuse"]))
+        params["product_args"] = (f", {node.get_attr('po2_zero_shift')}"
+                                  if params["kernel_encoding"] == "po2_or_zero" else "")
         return self.template.format(**params)
 
 

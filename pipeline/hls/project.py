@@ -173,7 +173,11 @@ def _reproducible(graph: ModelGraph, exported: ExportedModel, config: HlsConfig,
     names the library of hls4ml's own `compile()`) becomes a hash of the weights and config."""
     content = json.dumps([to_dict(exported), config.model_dump(mode="json")], sort_keys=True)
     stamp = hashlib.sha256(content.encode()).hexdigest()[:8]
-    replacements = {str(staging): ".", graph.config.get_config_value("Stamp"): stamp}
+    random_stamp = graph.config.get_config_value("Stamp")
+    # YAML quotes a stamp that reads as a number (e.g. 12345e67): unquote it first, so the
+    # file does not depend on which random stamp hls4ml drew.
+    replacements = {str(staging): ".", f"'{random_stamp}'": random_stamp,
+                    random_stamp: stamp}
     for path in staging.rglob("*"):
         if path.is_file() and path.suffix in (".yml", ".tcl", ".sh", ".cpp", ".h", ".md"):
             text = original = path.read_text()

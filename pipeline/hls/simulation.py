@@ -1,16 +1,19 @@
-"""The C simulation of a generated project, built with g++ and called through ctypes.
+"""The C simulation of a generated project: built with g++ into a program of its own.
 
-`stream_bridge.cpp` (written into the project) streams a whole signal through the top
-function in one call, so Python's per-call overhead is paid once per signal, not per sample.
+`stream_bridge.cpp` (written into the project) reads a whole signal on stdin as binary
+doubles and writes the outputs on stdout, so Python's overhead is paid once per signal, not
+per sample. Each signal runs in a fresh process: the layers' static caches start from
+reset, several signals run side by side, and a crash of the compiled design (an ap_types
+assertion, a segfault) becomes a one-line `SimulationError` instead of taking the caller
+down.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
-import queue
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import weakref
@@ -29,6 +32,10 @@ CSIM_SUMMARY = re.compile(r"^(\d+) samples, (\d+) output words differ from tb_da
 
 class CompileError(PipelineError):
     """g++ could not build the generated project."""
+
+
+class SimulationError(PipelineError):
+    """The compiled C simulation did not finish normally (a signal or a non-zero exit)."""
 
 
 def compile_command(sources: list[str], output: Path, extra: tuple[str, ...] = ()) -> list[str]:
@@ -51,63 +58,58 @@ def run_compiler(command: list[str], project_dir: Path) -> str:
     return done.stderr
 
 
+def describe_exit(returncode: int) -> str:
+    """`killed by SIGABRT` for a signal, else `exit status N`."""
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit status {returncode}"
+
+
 class CSimulation:
     """The compiled project: `run(x)` streams x (T, C_in) from reset and returns (T, C_out);
     `run_all` streams many signals, several at a time."""
 
     def __init__(self, project_dir: Path, project: str, n_in: int, n_out: int):
         self.n_in, self.n_out, self.project = n_in, n_out, project
+        self.project_dir = Path(project_dir)
         self._build_dir = Path(tempfile.mkdtemp(prefix="hls-csim-"))
         weakref.finalize(self, shutil.rmtree, self._build_dir, True)
-        self._library = self._build_dir / f"lib{project}.so"
+        self.executable = self._build_dir / f"{project}_stream"
         command = compile_command(["stream_bridge.cpp", f"firmware/{project}.cpp"],
-                                  self._library, ("-shared", "-fPIC", "-fno-gnu-unique"))
-        self.warnings = run_compiler(command, project_dir)
-        self._streams = [self._load(self._library)]
+                                  self.executable)
+        self.warnings = run_compiler(command, self.project_dir)
 
-    def _load(self, library: Path):
-        stream = getattr(ctypes.CDLL(str(library)), f"{self.project}_stream")
-        pointer = np.ctypeslib.ndpointer(dtype=np.float64, flags="C_CONTIGUOUS")
-        stream.argtypes = [pointer, pointer, ctypes.c_ulong]
-        stream.restype = None
-        return stream
-
-    def _stream_through(self, stream, x: np.ndarray) -> np.ndarray:
+    def run(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
         if x.ndim != 2 or x.shape[1] != self.n_in:
             raise ValueError(f"predict: x must have shape (T, {self.n_in}), got {x.shape}")
         # The reference and QKeras see float32 input; the port quantises it like QKeras does.
         samples = np.ascontiguousarray(x.astype(np.float32), dtype=np.float64)
-        y = np.zeros((len(samples), self.n_out), dtype=np.float64)
-        stream(samples, y, len(samples))
-        return y
-
-    def run(self, x: np.ndarray) -> np.ndarray:
-        return self._stream_through(self._streams[0], x)
+        # In the build folder: a core dump of a crash lands there and goes with it.
+        done = subprocess.run([str(self.executable)], input=samples.tobytes(),
+                              capture_output=True, cwd=self._build_dir)
+        if done.returncode != 0:
+            lines = done.stderr.decode(errors="replace").strip().splitlines()
+            detail = f": {lines[-1].strip()[:300]}" if lines else ""
+            raise SimulationError(f"{self.project_dir}: the C simulation of {self.project} "
+                                  f"failed ({describe_exit(done.returncode)}){detail}")
+        y = np.frombuffer(done.stdout, dtype=np.float64)
+        if y.size != len(samples) * self.n_out:
+            raise SimulationError(f"{self.project_dir}: the C simulation of {self.project} "
+                                  f"returned {y.size} values for {len(samples)} samples of "
+                                  f"{self.n_out} outputs")
+        return y.reshape(len(samples), self.n_out).copy()
 
     def run_all(self, signals: Sequence[np.ndarray], threads: int = 1) -> list[np.ndarray]:
-        """Every signal from reset, `threads` at a time. The layers' caches are static, so
-        each thread drives its own copy of the library: a copy is a separate load with
-        statics of its own (built with -fno-gnu-unique, without which the dynamic linker
-        would merge the statics of template functions across copies). ctypes releases the
-        GIL for the call, so the copies run in parallel."""
-        while len(self._streams) < threads:
-            copy = self._build_dir / f"lib{self.project}_{len(self._streams)}.so"
-            shutil.copyfile(self._library, copy)
-            self._streams.append(self._load(copy))
-        idle: queue.SimpleQueue = queue.SimpleQueue()
-        for stream in self._streams[:threads]:
-            idle.put(stream)
-
-        def one(x: np.ndarray) -> np.ndarray:
-            stream = idle.get()
-            try:
-                return self._stream_through(stream, x)
-            finally:
-                idle.put(stream)
-
+        """Every signal from reset, in up to `threads` processes at a time (one per signal;
+        the threads only wait on them)."""
+        if threads <= 1:
+            return [self.run(x) for x in signals]
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            return list(pool.map(one, signals))
+            return list(pool.map(self.run, signals))
 
 
 @dataclass(frozen=True)

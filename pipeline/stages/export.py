@@ -3,8 +3,9 @@
 Writes `exports/<model>/` (`weights.json`, the documented weight file, and `weights.h`, the
 same integers for C/C++) and `metrics/export/<model>.json`: per layer, the fixed-point
 reference's saturation and overflow counts on the test split, and the words in which it
-differs from QKeras (TensorFlow's float32 sums; see pipeline/equivalence.py). The same
-figures go to the model's MLflow run.
+differs from QKeras (TensorFlow's float32 sums; see pipeline/equivalence.py), and the output
+word chosen for a linear last layer (sized from the test split) with whether it can
+saturate. The same figures go to the model's MLflow run.
 """
 
 import argparse
@@ -39,11 +40,15 @@ def main() -> None:
         raise PipelineError(f"{model_path}: no trained model (run the train stage first)")
 
     model = load_qmodel(str(model_path), compile=False)
-    exported = export.from_qkeras(model)
-    reference = FixedPointReference(exported)
+    exported = export.from_qkeras(model)  # refuses what the datapath cannot represent
     test = load_split(args.data, "test")
+    # The test split calibrates a linear output word (pipeline.export.size_output).
+    exported = export.size_output(exported.name, exported.input_format, exported.layers,
+                                  test.inputs)
+    reference = FixedPointReference(exported)
     comparisons = compare(model, reference, test.inputs)
-    metrics = {"test_samples": sum(len(x) for x in test.inputs)}
+    output = exported.output_range()
+    metrics = {"test_samples": sum(len(x) for x in test.inputs), **output.metrics()}
     for comparison in comparisons:
         name = comparison.name
         metrics.update({f"{name}_saturations": comparison.saturations,
@@ -52,7 +57,10 @@ def main() -> None:
                         f"{name}_differing_words": comparison.differing,
                         f"{name}_differing_words_forced": comparison.differing_forced,
                         f"{name}_max_lsb": comparison.max_lsb,
-                        f"{name}_max_lsb_forced": comparison.max_lsb_forced})
+                        f"{name}_max_lsb_forced": comparison.max_lsb_forced,
+                        f"{name}_at_risk_words": comparison.at_risk})
+        if comparison.unexplained is not None:
+            metrics[f"{name}_unexplained_words"] = comparison.unexplained
 
     with staged_directory(out) as staging:
         export.write_weights(exported, staging / "weights.json")
@@ -65,7 +73,8 @@ def main() -> None:
     print(f"export {args.model}: {len(exported.layers)} layers to {out}; test split: "
           f"{sum(c.saturations for c in comparisons)} saturated and "
           f"{sum(c.overflows for c in comparisons)} overflowed words; "
-          f"{sum(c.differing for c in comparisons)} words differ from QKeras (float32 sums)")
+          f"{sum(c.differing for c in comparisons)} words differ from QKeras (float32 sums); "
+          f"{output.message()}")
 
 
 if __name__ == "__main__":

@@ -60,6 +60,18 @@ template <class accum_T, class x_T, class w_T> struct cached_product_po2 {
     }
 };
 
+// A po2 kernel with exact zeros (QKeras flushes 2^shift below 2^-126 to 0): the shift
+// zero_shift, outside the kernel's range, stands for a zero weight.
+template <class accum_T, class x_T, class w_T, int zero_shift> struct cached_product_po2_or_zero {
+    static accum_T product(x_T x, w_T w) {
+        NNET_CACHED_HLS(HLS INLINE)
+        if (w.weight == zero_shift) {
+            return accum_T(0);
+        }
+        return cached_product_po2<accum_T, x_T, w_T>::product(x, w);
+    }
+};
+
 template <class data_T, class res_T, typename CONFIG_T>
 void cached_conv1d(const data_T x[CONFIG_T::n_in], const bool reset, res_T y[CONFIG_T::n_out],
                    const typename CONFIG_T::weight_t weights[CONFIG_T::kernel_size * CONFIG_T::n_in * CONFIG_T::n_out],
