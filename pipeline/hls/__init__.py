@@ -35,7 +35,9 @@ def convert(model: tf.keras.Model, output_dir: str | Path,
 
     An unsupported model (padding other than causal, strides, unknown layers, activations
     or quantisers) raises `pipeline.export.ExportError` naming the layer, before anything is
-    written. `testbench_input`: segments (T, C_in) for the project's tb_data."""
+    written. `output_dir` must be absent, empty or a project written earlier (by `convert`
+    or the hls stage); anything else raises `pipeline.outputs.OutputError` and is left as it
+    was. `testbench_input`: segments (T, C_in) for the project's tb_data."""
     if config is None:
         config = HlsConfig()
     elif isinstance(config, dict):
