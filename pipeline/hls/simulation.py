@@ -118,18 +118,18 @@ class CsimResult:
     mismatches: int
 
 
-_COMPILER_ERROR = re.compile(r"^(?P<file>[^\s:][^:\n]*):(?P<line>\d+):(?:\d+:)? "
-                             r"(?:fatal )?error: (?P<message>.+)$", re.M)
+_COMPILER_ERROR = re.compile(r"^(?P<where>\S[^\n]*?): (?:fatal )?error: (?P<message>.+)$", re.M)
 
 
 def first_compiler_error(stderr: str) -> str | None:
-    """g++'s first error as `file:line: message`, without the source excerpt, caret and
-    notes that follow it; a located error comes first, then any `error:` line (a driver
-    error such as `cc1plus: fatal error: ...`)."""
-    located = _COMPILER_ERROR.search(stderr)
-    if located:
-        return f"{located['file']}:{located['line']}: {located['message']}"
-    return next((line.strip() for line in stderr.splitlines() if "error: " in line), None)
+    """g++'s first error as `file:line: message` (`<command-line>: message`, `cc1plus:
+    message` when it has no source location), without the source excerpt, caret and notes
+    that follow it. Source excerpts are indented, so they never match."""
+    found = _COMPILER_ERROR.search(stderr)
+    if found is None:
+        return None
+    where = re.sub(r"^(.*:\d+):\d+$", r"\1", found["where"])  # file:line:column -> file:line
+    return f"{where}: {found['message']}"
 
 
 def _run_group(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
