@@ -6,10 +6,10 @@ and keeps its traceback.
 
 SIGTERM and SIGINT become an `Interrupted` exception in a stage, so that it unwinds like any
 error: staged outputs are removed, an open MLflow run ends KILLED, training threads stop.
-The stage then dies of the same signal, so its caller (DVC, a shell) sees what happened.
+The stage then exits with status 128 + the signal's number (130 for SIGINT, 143 for SIGTERM),
+as a shell reports a process killed by it, after Python's own clean-up (temporary folders).
 """
 
-import os
 import signal
 import sys
 from collections.abc import Callable
@@ -48,7 +48,7 @@ def _interrupt(signum: int, _frame) -> None:
 
 def run_stage(main: Callable[[], None]) -> None:
     """Run a stage's `main`, turning user errors into `error: <message>` and exit status 2,
-    and SIGTERM/SIGINT into `Interrupted` (the process then dies of that signal)."""
+    and SIGTERM/SIGINT into `Interrupted` and exit status 128 + the signal's number."""
     for stop_signal in STOP_SIGNALS:
         if signal.getsignal(stop_signal) is not signal.SIG_IGN:  # nohup, background jobs
             signal.signal(stop_signal, _interrupt)
@@ -59,7 +59,4 @@ def run_stage(main: Callable[[], None]) -> None:
         sys.exit(2)
     except Interrupted as stop:
         print(f"stopped by {stop}; unfinished outputs were removed", file=sys.stderr)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        signal.signal(stop.signum, signal.SIG_DFL)
-        os.kill(os.getpid(), stop.signum)
+        sys.exit(128 + stop.signum)

@@ -13,9 +13,9 @@ restored by DVC in a queued experiment's copy of the project. A store without su
 
 Every run is tagged with the stage that created it (`stage`) and the host and process holding
 it open (`host`, `pid`, `pid_started`; a stage that reopens the run updates them). A run
-ends FINISHED, FAILED on an error, KILLED on SIGTERM/SIGINT. A process killed outright (SIGKILL, out of memory) cannot end its run, so
-every stage first marks KILLED the RUNNING runs of its experiment on this host whose process
-is gone.
+ends FINISHED, FAILED on an error, KILLED on SIGTERM/SIGINT. A process killed outright
+(SIGKILL, out of memory) cannot end its run, so every stage first marks KILLED the RUNNING
+runs of its experiment on this host whose process is gone.
 """
 
 from __future__ import annotations
