@@ -9,7 +9,8 @@ The train stage opens the model's run. Later stages find it by the sha256 of `mo
 (tag `model_sha256`), not by a run id stored with the model: the id would change the model
 folder's DVC hash on every retraining of the same weights, and a separate file would not be
 restored by DVC in a queued experiment's copy of the project. A store without such a run
-(a fresh clone, another store) gets a new run for the model, and the stage says so.
+(a fresh clone, another store) gets a new run for the model from export or hls, and a design
+run without a parent from validate; the stage says so.
 
 Every run is tagged with the stage that created it (`stage`) and the host and process holding
 it open (`host`, `pid`, `pid_started`; a stage that reopens the run updates them). A run
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING
 import mlflow
 import psutil
 import yaml
-from mlflow.entities import Metric, RunStatus
+from mlflow.entities import Metric, Run, RunStatus
 from mlflow.tracking import MlflowClient
 
 from pipeline.config import ModelConfig, Params
@@ -143,24 +144,22 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _model_run_id(experiment_id: str, model_name: str, model_file: Path, stage: str) -> str:
-    """The model's run: the latest top-level run tagged with the sha256 of `model_file`, or
-    a new one (said on stdout) when the store has none."""
-    client = MlflowClient()
-    digest = file_sha256(model_file)
-    for run in client.search_runs([experiment_id],
-                                  filter_string=f"tags.{MODEL_HASH_TAG} = '{digest}'",
-                                  order_by=["attributes.start_time DESC"]):
-        if "mlflow.parentRunId" not in run.data.tags:
-            return run.info.run_id
-    run = client.create_run(experiment_id, run_name=model_name,
-                            tags={"stage": stage, MODEL_HASH_TAG: digest})
-    client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FINISHED))
+def _find_model_run(experiment_id: str, digest: str) -> Run | None:
+    """The latest run tagged with the sha256 of the model file that is no design run (those
+    are nested under it, or stand alone when the store had no model run)."""
+    for run in MlflowClient().search_runs([experiment_id],
+                                          filter_string=f"tags.{MODEL_HASH_TAG} = '{digest}'",
+                                          order_by=["attributes.start_time DESC"]):
+        if run.data.tags.get("stage") != "validate":
+            return run
+    return None
+
+
+def _no_model_run(stage: str, model_name: str, model_file: Path, digest: str,
+                  instead: str) -> None:
     print(f"{stage} {model_name}: the tracking store {mlflow.get_tracking_uri()} has no run "
-          f"of {model_file} (sha256 {digest[:12]}); logging to a new run "
-          f"{run.info.run_id} (train the model again to log every stage to its training run)",
-          flush=True)
-    return run.info.run_id
+          f"of {model_file} (sha256 {digest[:12]}); {instead} (train the model again to log "
+          f"every stage to its training run)", flush=True)
 
 
 @contextlib.contextmanager
@@ -169,9 +168,17 @@ def model_run(root: Path, experiment: str, model_name: str, model_file: Path,
     """Reopen the model's run (the run of the training that wrote `model_file`), so later
     stages log their figures beside the training's."""
     experiment_id = _experiment_id(root, experiment)
-    run = mlflow.start_run(run_id=_model_run_id(experiment_id, model_name, model_file, stage))
-    with _ending(run):
+    digest = file_sha256(model_file)
+    found = _find_model_run(experiment_id, digest)
+    if found is not None:
+        run = mlflow.start_run(run_id=found.info.run_id)
         mlflow.set_tags(process_tags())
+    else:
+        run = mlflow.start_run(experiment_id=experiment_id, run_name=model_name,
+                               tags={"stage": stage, MODEL_HASH_TAG: digest, **process_tags()})
+        _no_model_run(stage, model_name, model_file, digest,
+                      f"logging to a new run {run.info.run_id}")
+    with _ending(run):
         yield run
 
 
@@ -185,16 +192,23 @@ def start_design_run(root: Path, experiment: str, model_name: str, model_file: P
     training run's params plus `params` (the HLS and validation settings), tagged with the
     DVC experiment's name. Filter `tags.stage = "validate"` in the UI to compare designs."""
     experiment_id = _experiment_id(root, experiment)
-    parent_id = _model_run_id(experiment_id, model_name, model_file, "validate")
-    parent = MlflowClient().get_run(parent_id)
-    inherited = {key: value for key, value in parent.data.tags.items()
-                 if not key.startswith("mlflow.")}
-    tags = {**inherited, "mlflow.parentRunId": parent_id, "stage": "validate",
+    digest = file_sha256(model_file)
+    parent = _find_model_run(experiment_id, digest)
+    tags = {"stage": "validate", MODEL_HASH_TAG: digest,
             "dvc_experiment": os.environ.get("DVC_EXP_NAME", "workspace"),
             "git_commit": git_commit(root), **process_tags()}
+    inherited_params: dict[str, str] = {}
+    if parent is None:
+        _no_model_run("validate", model_name, model_file, digest,
+                      "the design run has no parent run")
+    else:
+        inherited = {key: value for key, value in parent.data.tags.items()
+                     if not key.startswith("mlflow.")}
+        tags = {**inherited, "mlflow.parentRunId": parent.info.run_id, **tags}
+        inherited_params = parent.data.params
     run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags)
     with _ending(run):
-        log_params({**parent.data.params, **params})
+        log_params({**inherited_params, **params})
         yield run
 
 

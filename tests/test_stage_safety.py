@@ -463,6 +463,27 @@ def test_a_later_stage_without_the_model_run_logs_to_a_new_one_and_says_so(
     assert "reference_test_samples" in run.data.metrics
 
 
+def test_design_runs_nest_under_the_model_run_and_are_never_taken_for_it(
+        tmp_path, project, monkeypatch, capsys):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    model = project / "models" / "tiny" / "model.h5"
+    design = {"hls.reuse_factor": 8}
+    with tracking.start_design_run(tmp_path, EXPERIMENT, "tiny", model, "d1", design) as alone:
+        pass
+    assert "validate tiny: the tracking store" in capsys.readouterr().out
+    with tracking.model_run(tmp_path, EXPERIMENT, "tiny", model, "hls") as created:
+        pass
+    with tracking.start_design_run(tmp_path, EXPERIMENT, "tiny", model, "d2", design) as nested:
+        pass
+    client = MlflowClient(uri)
+    alone, created, nested = (client.get_run(r.info.run_id) for r in (alone, created, nested))
+    assert "mlflow.parentRunId" not in alone.data.tags and created.info.run_id != alone.info.run_id
+    assert nested.data.tags["mlflow.parentRunId"] == created.info.run_id
+    assert nested.data.tags["stage"] == "validate" and created.data.tags["stage"] == "hls"
+    assert nested.data.params["hls.reuse_factor"] == "8"
+
+
 # ---------------------------------------------------------------- MLflow runs: signals, kills
 
 
