@@ -5,6 +5,7 @@ Layout of a dataset folder (written by the collect stage):
     manifest.csv                one row per segment, columns MANIFEST_COLUMNS
     audio/<split>/<id>_input.wav    mono core wave (32-bit float WAV)
     audio/<split>/<id>_target.wav   mono shaped wave
+    .pipeline-output            marks the folder as the collect stage's (pipeline/outputs.py)
 
 The embedding (e0, e1) is held constant over a segment, so it lives in the manifest, not in
 audio. A segment belongs to exactly one split; training windows are cut inside segments, so
@@ -103,9 +104,10 @@ def write_dataset(
     """Write segments and their audio to `out_dir`, all or nothing.
 
     Everything goes to a temporary sibling folder that is renamed into place at the end, so
-    an interrupted run never leaves a folder that looks complete.
+    an interrupted run never leaves a folder that looks complete. `out_dir` must be absent,
+    empty or an earlier dataset: anything else is refused (`pipeline.outputs.check_output`).
     """
-    with staged_directory(out_dir) as tmp:
+    with staged_directory(out_dir, "collect") as tmp:
         segments = []
         for segment, core, target in items:
             for rel, wave in ((segment.input_file, core), (segment.target_file, target)):
@@ -121,30 +123,78 @@ def write_dataset(
     return segments
 
 
+def _parse(kind: str, raw: str) -> object:
+    if kind == "int":
+        return int(raw)
+    if kind == "float":
+        return float(raw)
+    if kind == "bool":
+        if raw not in ("0", "1"):
+            raise ValueError
+        return raw == "1"
+    return raw
+
+
+_EXPECTED = {"int": "an integer", "float": "a number", "bool": "0 or 1"}
+
+
 def read_manifest(dataset_dir: Path) -> list[Segment]:
-    """The manifest's segments. A column with a default may be absent: manifests written
-    before the recording columns existed read with the synthesised values."""
+    """The manifest's segments; a one-line DataError names the line and column of a bad
+    value. A column with a default may be absent: manifests written before the recording
+    columns existed read with the synthesised values."""
     path = Path(dataset_dir) / MANIFEST
+    again = "(run the collect stage again)"
+    kinds = {f.name: f.type for f in fields(Segment)}
+    segments = []
     try:
-        with open(path, newline="") as handle:
+        with open(path, newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
-            rows, columns = list(reader), reader.fieldnames or []
+            columns = reader.fieldnames or []
+            missing = [f.name for f in fields(Segment)
+                       if f.name not in columns and f.default is MISSING]
+            if missing:
+                raise DataError(f"{path}: no column {', '.join(missing)}; expected the header "
+                                f"{','.join(MANIFEST_COLUMNS)} {again}")
+            for row in reader:
+                if None in row or None in row.values():
+                    raise DataError(f"{path}: line {reader.line_num}: expected "
+                                    f"{len(reader.fieldnames)} fields {again}")
+                values = {}
+                for name, kind in kinds.items():
+                    if name not in columns:
+                        continue
+                    try:
+                        values[name] = _parse(kind, row[name])
+                    except ValueError:
+                        raise DataError(f"{path}: line {reader.line_num}: {name}: expected "
+                                        f"{_EXPECTED[kind]}, got {row[name]!r} {again}") from None
+                segments.append(Segment(**values))
     except OSError as err:
         raise DataError(f"{path}: cannot read dataset manifest ({err.strerror})") from None
-    missing = [f.name for f in fields(Segment) if f.name not in columns and f.default is MISSING]
-    if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(missing)}; expected the columns "
-                        f"{','.join(MANIFEST_COLUMNS)} written by the collect stage")
-    converters = {f.name: f.type for f in fields(Segment) if f.name in columns}
-    segments = []
-    for row in rows:
-        values = {}
-        for name, kind in converters.items():
-            raw = row[name]
-            values[name] = {"int": int, "float": float, "bool": lambda s: s == "1"}.get(
-                kind, str)(raw)
-        segments.append(Segment(**values))
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 text (byte {err.start}); expected the CSV manifest "
+                        f"the collect stage writes {again}") from None
+    except csv.Error as err:
+        raise DataError(f"{path}: not a CSV manifest ({err}) {again}") from None
     return segments
+
+
+def _read_audio(path: Path, segment: Segment) -> np.ndarray:
+    """One mono WAV of a segment, checked against its manifest row."""
+    again = "(run the collect stage again)"
+    if not path.is_file():
+        raise DataError(f"{path}: missing (listed in the dataset manifest) {again}")
+    try:
+        audio, rate = sf.read(path, dtype="float32")
+    except sf.SoundFileError as err:
+        reason = getattr(err, "error_string", str(err)).rstrip(".")
+        raise DataError(f"{path}: not a readable WAV file ({reason}) {again}") from None
+    if audio.ndim != 1:
+        raise DataError(f"{path}: {audio.shape[1]} channels; expected mono {again}")
+    if (len(audio), rate) != (segment.samples, segment.sample_rate):
+        raise DataError(f"{path}: {len(audio)} samples at {rate} Hz; the manifest says "
+                        f"{segment.samples} at {segment.sample_rate} Hz {again}")
+    return audio
 
 
 def load_split(dataset_dir: Path, split: str) -> SplitData:
@@ -153,8 +203,8 @@ def load_split(dataset_dir: Path, split: str) -> SplitData:
     for segment in read_manifest(dataset_dir):
         if segment.split != split:
             continue
-        core, _ = sf.read(dataset_dir / segment.input_file, dtype="float32")
-        target, _ = sf.read(dataset_dir / segment.target_file, dtype="float32")
+        core = _read_audio(dataset_dir / segment.input_file, segment)
+        target = _read_audio(dataset_dir / segment.target_file, segment)
         data.segments.append(segment)
         data.inputs.append(model_input(core, segment.e0, segment.e1))
         data.targets.append(target[:, None])

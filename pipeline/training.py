@@ -12,6 +12,10 @@ validation ESR is kept. Tiny networks land in minima of quite different quality 
 initialisation to the next, so the best of a few is worth more than one trained longer.
 Validation runs the model over whole validation segments, so its ESR measures exactly what
 streaming inference will do.
+
+An exception in the calling thread (SIGTERM or SIGINT become one in a stage:
+`pipeline.errors.run_stage`) or in any restart stops every restart at its next epoch
+boundary; the compiled epoch itself cannot be cut short.
 """
 
 from __future__ import annotations
@@ -200,11 +204,15 @@ class _Restart:
         return total / tf.cast(tf.shape(xs)[0], tf.float32)
 
     def run(self, train_data: SplitData, validation_data: SplitData,
-            on_epoch: Callable[[int, int, dict[str, float]], None]) -> RestartResult:
+            on_epoch: Callable[[int, int, dict[str, float]], None],
+            stop: threading.Event) -> RestartResult | None:
+        """Train every epoch; None if `stop` was set before the last one."""
         history: dict[str, list[float]] = {key: [] for key in HISTORY_KEYS}
         best = RestartResult(self.index, self.model.get_weights(), history)
         best_val_esr = np.inf
         for epoch in range(self.config.epochs):
+            if stop.is_set():
+                return None
             rng = np.random.default_rng([self.seed, epoch])
             xs, ys = epoch_windows(train_data, self.window, self.config.batch_size,
                                    self.config.steps_per_epoch, rng)
@@ -231,6 +239,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_data: Spli
                 for i in range(train_config.restarts)]
     results: list[RestartResult | None] = [None] * len(restarts)
     failures: list[BaseException] = []
+    stop = threading.Event()
 
     def report(restart: int, epoch: int, logs: dict[str, float]) -> None:
         if verbose:
@@ -240,15 +249,23 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_data: Spli
 
     def work(restart: _Restart) -> None:
         try:
-            results[restart.index] = restart.run(train_data, validation_data, report)
+            results[restart.index] = restart.run(train_data, validation_data, report, stop)
         except BaseException as error:  # re-raised in the calling thread below
             failures.append(error)
+            stop.set()
 
     threads = [threading.Thread(target=work, args=(r,)) for r in restarts]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    except BaseException:
+        stop.set()
+        for thread in threads:
+            if thread.is_alive():
+                thread.join()
+        raise
     if failures:
         raise failures[0]
     chosen = min(results, key=lambda r: r.best_val_esr)

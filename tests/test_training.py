@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
+from pipeline.outputs import MARKER
+from pipeline.tracking import file_sha256
 from tests.conftest import ROOT
 
 
@@ -67,7 +69,8 @@ def test_train_stage_logs_a_complete_run(tracked):
             "training_curves.png", "embedding_grid.png", "examples"} <= artifacts
     examples = {a.path for a in client.list_artifacts(run_info.info.run_id, "examples")}
     assert examples == {f"examples/{s}.wav" for s in ("sine", "ramp", "square", "zigzag")}
-    assert sorted(p.name for p in out.iterdir()) == sorted(artifacts)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*artifacts, MARKER])
+    assert tags["stage"] == "train" and tags["model_sha256"] == file_sha256(out / "model.h5")
 
 
 def test_logged_model_loads_with_qkeras_custom_objects(tracked):
@@ -203,7 +206,7 @@ def test_export_hls_validate_and_report_stages_write_their_outputs_and_log_to_ml
     client = MlflowClient(uri)
     (run_info,) = client.search_runs([client.get_experiment_by_name("waveshaper")
                                       .experiment_id])
-    assert run_info.info.run_id == (out / "mlflow_run_id").read_text().strip()
+    assert run_info.data.tags["model_sha256"] == file_sha256(out / "model.h5")
     logged = run_info.data.metrics
     for key in ("qconv_0_saturations", "qconv_1b_overflows", "qconv_2_differing_words"):
         assert logged[f"reference_{key}"] == metrics[key]

@@ -41,9 +41,11 @@ def convert(model: tf.keras.Model, output_dir: str | Path,
 
     An unsupported model (padding other than causal, strides, unknown layers, activations
     or quantisers, sums wider than the exact datapath) raises `pipeline.export.ExportError`
-    naming the layer, before anything is written. A model without an input quantiser gets
-    `config.input_precision` as its input word. `testbench_input`: segments (T, C_in) for
-    the project's tb_data, which also calibrate a linear output word (without them, the
+    naming the layer, before anything is written. `output_dir` must be absent, empty or a
+    project written earlier (by `convert` or the hls stage); anything else raises
+    `pipeline.outputs.OutputError` and is left as it was. A model without an input quantiser
+    gets `config.input_precision` as its input word. `testbench_input`: segments (T, C_in)
+    for the project's tb_data, which also calibrate a linear output word (without them, the
     weights' worst case sizes it); an output that can still saturate is reported with an
     `OutputRangeWarning`."""
     if config is None:

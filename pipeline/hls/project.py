@@ -3,7 +3,8 @@
 hls4ml writes the firmware, `build_prj.tcl` and `project.tcl` (part and clock); this module
 adds the streaming testbench, its `tb_data/` (expected outputs from the fixed-point
 reference), `csim.sh` (g++ only), the Python stream bridge and a README. The folder is
-staged and renamed into place, so an interrupted write leaves nothing that looks complete.
+staged and renamed into place, so an interrupted write leaves nothing that looks complete,
+and it replaces only an earlier project (`pipeline.outputs.staged_directory`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pipeline.reference import FixedPointReference
 
 TEMPLATES = Path(__file__).parent / "templates"
 STIMULUS_SEED = 0
+OUTPUT_KIND = "hls"  # a project folder is marked as the hls stage's, by the stage or convert()
 
 
 @dataclass
@@ -188,17 +190,26 @@ def _reproducible(graph: ModelGraph, exported: ExportedModel, config: HlsConfig,
     graph.config.config["Stamp"] = stamp
 
 
+def write_project_files(exported: ExportedModel, folder: Path, config: HlsConfig,
+                        testbench_input: list[np.ndarray] | None = None) -> ModelGraph:
+    """Write the project's files into `folder`, an empty staging folder: the project is the
+    same, byte for byte, wherever it is moved. `testbench_input`: segments (T, C_in) for
+    tb_data, each streamed from a reset; default `config.testbench_samples` of seeded noise."""
+    segments = testbench_input or default_stimulus(exported, config.testbench_samples)
+    graph = model_graph(exported, str(folder), config)
+    graph.write()
+    _write_extras(graph, exported, config, folder)
+    _write_testbench_data(exported, segments, folder / "tb_data")
+    _reproducible(graph, exported, config, folder)
+    return graph
+
+
 def write_project(exported: ExportedModel, output_dir: Path, config: HlsConfig,
                   testbench_input: list[np.ndarray] | None = None) -> HlsModel:
-    """Write `output_dir` whole. `testbench_input`: segments (T, C_in) for tb_data, each
-    streamed from a reset; default `config.testbench_samples` of seeded noise."""
+    """Write `output_dir` whole. It must be absent, empty or an earlier project
+    (`pipeline.outputs.check_output`): anything else is refused, nothing deleted."""
     output_dir = Path(output_dir).resolve()
-    segments = testbench_input or default_stimulus(exported, config.testbench_samples)
-    with staged_directory(output_dir) as staging:
-        graph = model_graph(exported, str(staging), config)
-        graph.write()
-        _write_extras(graph, exported, config, staging)
-        _write_testbench_data(exported, segments, staging / "tb_data")
-        _reproducible(graph, exported, config, staging)
+    with staged_directory(output_dir, OUTPUT_KIND) as staging:
+        graph = write_project_files(exported, staging, config, testbench_input)
     graph.config.config["OutputDir"] = str(output_dir)
     return HlsModel(output_dir, exported, config, graph)

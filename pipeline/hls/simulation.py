@@ -10,6 +10,7 @@ down.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -118,15 +119,49 @@ class CsimResult:
     mismatches: int
 
 
-def run_csim_elsewhere(project_dir: Path) -> CsimResult:
+_COMPILER_ERROR = re.compile(r"^(?P<where>\S[^\n]*?): (?:fatal )?error: (?P<message>.+)$", re.M)
+
+
+def first_compiler_error(stderr: str) -> str | None:
+    """g++'s first error as `file:line: message` (`<command-line>: message`, `cc1plus:
+    message` when it has no source location), without the source excerpt, caret and notes
+    that follow it. Source excerpts are indented, so they never match."""
+    found = _COMPILER_ERROR.search(stderr)
+    if found is None:
+        return None
+    where = re.sub(r"^(.*:\d+):\d+$", r"\1", found["where"])  # file:line:column -> file:line
+    return f"{where}: {found['message']}"
+
+
+def _run_group(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """Run `command` in a process group of its own; if this process is interrupted (a
+    stage's SIGTERM/SIGINT), kill the whole group: the shell script and g++ or the
+    testbench it started."""
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate()
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def run_csim_elsewhere(project_dir: Path, name: Path | None = None) -> CsimResult:
     """Copy the project to a fresh temporary folder and run its `csim.sh` there: the
-    testbench's verdict on tb_data/, and proof that the folder works once moved."""
+    testbench's verdict on tb_data/, and proof that the folder works once moved. `name`:
+    the project's name in errors (default `project_dir`; the hls stage runs its staging
+    folder, which is renamed into place only after this passed)."""
+    name = name or project_dir
     with tempfile.TemporaryDirectory(prefix="hls-moved-") as tmp:
         moved = Path(tmp) / "project"
         shutil.copytree(project_dir, moved)
-        done = subprocess.run(["./csim.sh"], cwd=moved, capture_output=True, text=True)
+        done = _run_group(["./csim.sh"], moved)
     summary = CSIM_SUMMARY.search(done.stdout)
     if done.returncode not in (0, 1) or summary is None:
-        detail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise CompileError(f"{project_dir}/csim.sh failed (exit {done.returncode}): {detail}")
+        lines = done.stderr.strip().splitlines() or ["no output"]
+        detail = first_compiler_error(done.stderr) or lines[-1]
+        raise CompileError(f"{name}/csim.sh failed (exit {done.returncode}): {detail}")
     return CsimResult(int(summary.group(1)), int(summary.group(2)))

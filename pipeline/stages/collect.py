@@ -8,6 +8,7 @@ from pipeline import recorded, synth
 from pipeline.config import load_params
 from pipeline.dataset import write_dataset
 from pipeline.errors import run_stage
+from pipeline.outputs import check_output
 
 
 def main() -> None:
@@ -17,6 +18,7 @@ def main() -> None:
     args = parser.parse_args()
 
     params = load_params(args.params)
+    check_output(args.out, "collect")
     data = params.data
     imported, synthesised = [], iter(())
     if data.source in ("recorded", "both"):

@@ -5,26 +5,31 @@ same integers for C/C++) and `metrics/export/<model>.json`: per layer, the fixed
 reference's saturation and overflow counts on the test split, and the words in which it
 differs from QKeras (TensorFlow's float32 sums; see pipeline/equivalence.py), and the output
 word chosen for a linear last layer (sized from the test split) with whether it can
-saturate. The same figures go to the model's MLflow run.
+saturate. The same figures go to the model's MLflow run (`pipeline.tracking.model_run`).
 """
 
 import argparse
 from pathlib import Path
 
 import mlflow
-from qkeras.utils import load_qmodel
 
 from pipeline import export, tracking
+from pipeline.config import load_params
 from pipeline.dataset import load_split
 from pipeline.equivalence import compare
-from pipeline.errors import PipelineError, run_stage
-from pipeline.outputs import staged_directory, write_json_atomic
+from pipeline.errors import run_stage
+from pipeline.inputs import load_model
+from pipeline.outputs import check_file_output, check_output, staged_directory, write_json_atomic
 from pipeline.reference import FixedPointReference
+
+STAGE = "export"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("model", help="model name: models/<model>/model.h5")
+    parser.add_argument("--params", default="params.yaml", type=Path,
+                        help="for tracking.experiment, the MLflow experiment")
     parser.add_argument("--models", default="models", type=Path)
     parser.add_argument("--data", default="data/dataset", type=Path)
     parser.add_argument("--out", default=None, type=Path, help="default: exports/<model>")
@@ -36,10 +41,11 @@ def main() -> None:
     out = args.out or Path("exports") / args.model
     metrics_path = args.metrics or Path("metrics/export") / f"{args.model}.json"
     model_path = args.models / args.model / "model.h5"
-    if not model_path.exists():
-        raise PipelineError(f"{model_path}: no trained model (run the train stage first)")
+    check_output(out, STAGE)
+    check_file_output(metrics_path)
+    experiment = load_params(args.params).tracking.experiment
 
-    model = load_qmodel(str(model_path), compile=False)
+    model = load_model(model_path)
     exported = export.from_qkeras(model)  # refuses what the datapath cannot represent
     test = load_split(args.data, "test")
     # The test split calibrates a linear output word (pipeline.export.size_output).
@@ -62,10 +68,10 @@ def main() -> None:
         if comparison.unexplained is not None:
             metrics[f"{name}_unexplained_words"] = comparison.unexplained
 
-    with staged_directory(out) as staging:
+    with staged_directory(out, STAGE) as staging:
         export.write_weights(exported, staging / "weights.json")
         (staging / "weights.h").write_text(export.header_text(exported))
-        with tracking.resume_run(args.root, args.models / args.model / tracking.RUN_ID_FILE):
+        with tracking.model_run(args.root, experiment, args.model, model_path, STAGE):
             mlflow.log_metrics({f"reference_{key}": float(value)
                                 for key, value in metrics.items()})
             mlflow.log_artifacts(str(staging), artifact_path="export")

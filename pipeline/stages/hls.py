@@ -1,11 +1,13 @@
 """hls: one exported model as a streaming Vitis HLS project, checked by C simulation.
 
-Reads `exports/<model>/weights.json` (no TensorFlow needed) and the test split; writes
-`hls_projects/<model>/` (firmware from hls4ml with our cached-convolution layer, testbench,
-tb_data from the fixed-point reference, build_prj.tcl, csim.sh, README), then copies the
-project elsewhere and runs its csim.sh there. `metrics/hls/<model>.json` holds the
-testbench's sample count and differing output words, and the analytic cost estimate
-(`pipeline/cost.py`); the same go to the model's MLflow run.
+Reads `exports/<model>/weights.json` (no TensorFlow needed) and the test split. Writes the
+project (firmware from hls4ml with our cached-convolution layer, testbench, tb_data from the
+fixed-point reference, build_prj.tcl, csim.sh, README) to a staging folder, copies that
+elsewhere and runs its csim.sh there, and renames it to `hls_projects/<model>/` only if
+every output word equals the reference's: a project that fails its own testbench is never
+left behind. `metrics/hls/<model>.json` holds the testbench's sample count and differing
+output words, and the analytic cost estimate (`pipeline/cost.py`); the same go to the
+model's MLflow run.
 """
 
 import argparse
@@ -18,9 +20,15 @@ from pipeline.config import load_params
 from pipeline.cost import estimate
 from pipeline.dataset import load_split
 from pipeline.errors import PipelineError, run_stage
-from pipeline.hls.project import spread_segments, write_project
+from pipeline.hls.project import OUTPUT_KIND, spread_segments, write_project_files
 from pipeline.hls.simulation import run_csim_elsewhere
-from pipeline.outputs import write_json_atomic
+from pipeline.outputs import check_file_output, check_output, staged_directory, write_json_atomic
+
+STAGE = "hls"
+
+
+class SimulationMismatch(PipelineError):
+    """The project's C simulation differs from the fixed-point reference."""
 
 
 def main() -> None:
@@ -39,19 +47,33 @@ def main() -> None:
     out = args.out or Path("hls_projects") / args.model
     metrics_path = args.metrics or Path("metrics/hls") / f"{args.model}.json"
     weights = args.exports / args.model / "weights.json"
+    model_path = args.models / args.model / "model.h5"
+    check_output(out, OUTPUT_KIND)
+    check_file_output(metrics_path)
     if not weights.exists():
         raise PipelineError(f"{weights}: no exported weights (run the export stage first)")
+    if not model_path.is_file():
+        raise PipelineError(f"{model_path}: missing; the stage logs to the model's MLflow run, "
+                            f"found by this file's sha256 (run the train stage first)")
 
-    config = load_params(args.params).hls
+    params = load_params(args.params)
+    config = params.hls
     exported = export.read_weights(weights)
     segments = spread_segments(load_split(args.data, "test").inputs, config.testbench_samples)
-    write_project(exported, out, config, segments)
-    result = run_csim_elsewhere(out)
-    metrics = {"testbench_samples": result.samples, "testbench_mismatches": result.mismatches,
-               **estimate(exported, config).summary()}
-    with tracking.resume_run(args.root, args.models / args.model / tracking.RUN_ID_FILE):
-        mlflow.log_metrics({f"hls_{key}": float(value) for key, value in metrics.items()})
-        mlflow.log_artifact(str(out / "README.md"), artifact_path="hls")
+    with staged_directory(out, OUTPUT_KIND) as staging:
+        write_project_files(exported, staging, config, segments)
+        result = run_csim_elsewhere(staging, name=out)
+        if result.mismatches:
+            words = result.samples * exported.layers[-1].out_channels
+            raise SimulationMismatch(f"{out}: C simulation: {result.mismatches} of {words} output "
+                                     f"words differ from the fixed-point reference")
+        metrics = {"testbench_samples": result.samples,
+                   "testbench_mismatches": result.mismatches,
+                   **estimate(exported, config).summary()}
+        with tracking.model_run(args.root, params.tracking.experiment, args.model, model_path,
+                                STAGE):
+            mlflow.log_metrics({f"hls_{key}": float(value) for key, value in metrics.items()})
+            mlflow.log_artifact(str(staging / "README.md"), artifact_path="hls")
     write_json_atomic(metrics_path, metrics)
     print(f"hls {args.model}: {out} written; csim.sh in a moved copy: {result.samples} "
           f"samples, {result.mismatches} output words differ from the fixed-point reference")

@@ -5,16 +5,29 @@ Reads `metrics/<model>.json` for each model in params.yaml's `models` and its co
 """
 
 import argparse
-import json
 from pathlib import Path
 
 from pipeline import plots
 from pipeline.config import load_configs
-from pipeline.errors import PipelineError, run_stage
-from pipeline.outputs import staged_directory
-from pipeline.report import Row, markdown
+from pipeline.errors import run_stage
+from pipeline.inputs import InputError, read_figures
+from pipeline.outputs import check_output, staged_directory
+from pipeline.report import COLUMNS, Row, markdown
 
+STAGE = "report"
 PLOT = "quality_vs_multipliers.png"
+
+
+def checked_row(row: Row, path: Path) -> Row:
+    """`row`, once every figure the table and the plot use is found in its metrics file."""
+    try:
+        row.plot_point()
+        for _, cell in COLUMNS:
+            cell(row)
+    except KeyError as missing:
+        raise InputError(f"{path}: no figure {missing}; expected the figures the validate "
+                         f"stage writes (run it again for {row.model})") from None
+    return row
 
 
 def main() -> None:
@@ -24,16 +37,15 @@ def main() -> None:
     parser.add_argument("--metrics", default="metrics", type=Path)
     parser.add_argument("--out", default="reports", type=Path)
     args = parser.parse_args()
-
     params, configs = load_configs(args.params, args.models_dir)
+    check_output(args.out, STAGE)
     rows = []
     for model, config in zip(params.models, configs, strict=True):
         path = args.metrics / f"{model}.json"
-        if not path.exists():
-            raise PipelineError(f"{path}: missing (run the validate stage for {model} first)")
+        figures = read_figures(path, "validate")
         reuse = params.hls.reuse_factor
-        rows.append(Row(model, config, reuse, json.loads(path.read_text())))
-    with staged_directory(args.out) as staging:
+        rows.append(checked_row(Row(model, config, reuse, figures), path))
+    with staged_directory(args.out, STAGE) as staging:
         plots.quality_against_multipliers(staging / PLOT, [r.plot_point() for r in rows])
         (staging / "comparison.md").write_text(markdown(rows, params, PLOT))
     print(f"report: {len(rows)} models compared in {args.out / 'comparison.md'}")

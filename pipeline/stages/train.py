@@ -1,7 +1,9 @@
 """train: train one model config on the dataset and track the run in MLflow.
 
 Writes `models/<name>/` (the QKeras model, its config, history and figures) and
-`metrics/train/<name>.json`, and logs the same to an MLflow run named after the model.
+`metrics/train/<name>.json`, and logs the same to an MLflow run named after the model, tagged
+with the sha256 of `model.h5`: later stages find the run by it (`pipeline.tracking`), so the
+model folder holds nothing that changes when the same weights are trained again.
 """
 
 import argparse
@@ -16,7 +18,9 @@ from pipeline import plots, tracking, training
 from pipeline.config import SPLITS, load_configs, model_config_path
 from pipeline.dataset import load_split, write_wav
 from pipeline.errors import run_stage
-from pipeline.outputs import staged_directory, write_json_atomic
+from pipeline.outputs import check_file_output, check_output, staged_directory, write_json_atomic
+
+STAGE = "train"
 
 
 def main() -> None:
@@ -36,13 +40,15 @@ def main() -> None:
 
     # Both configs, checked against each other, before any data is read.
     params, (model_config,) = load_configs(args.params, args.models_dir, [args.model])
+    check_output(out, STAGE)
+    check_file_output(metrics_path)
     config_path = model_config_path(args.models_dir, args.model)
     train_data, validation_data, test_data = (load_split(Path(args.data), s) for s in SPLITS)
     skip = model_config.receptive_field - 1
     rate = params.data.sample_rate
     training.check_window(model_config, params.train, train_data)
 
-    with tracking.start_run(args.root, params.tracking.experiment, model_config.name) as run:
+    with tracking.start_run(args.root, params.tracking.experiment, model_config.name, STAGE):
         tracking.log_params(tracking.run_params(model_config, params))
         mlflow.set_tags({"git_commit": tracking.git_commit(args.root),
                          "dataset_dvc_md5": tracking.dataset_hash(args.root, args.data),
@@ -57,10 +63,9 @@ def main() -> None:
                        epochs_run=len(result.history["loss"]), chosen_restart=result.chosen)
         mlflow.log_metrics({k: v for k, v in summary.items() if np.isfinite(v)})
 
-        with staged_directory(out) as staging:
+        with staged_directory(out, STAGE) as staging:
             result.model.save(staging / "model.h5")
             shutil.copy(config_path, staging / "model_config.yaml")
-            (staging / tracking.RUN_ID_FILE).write_text(run.info.run_id + "\n")
             (staging / "params.yaml").write_text(yaml.safe_dump(
                 params.model_dump(mode="json"), sort_keys=False))
             keys = training.HISTORY_KEYS
@@ -78,6 +83,7 @@ def main() -> None:
                                                      model_config.receptive_field).items():
                 write_wav(staging / "examples" / f"{shape}.wav", wave, rate)
             mlflow.log_artifacts(str(staging))
+            mlflow.set_tag(tracking.MODEL_HASH_TAG, tracking.file_sha256(staging / "model.h5"))
         write_json_atomic(metrics_path, summary)
     print(f"train {model_config.name}: test_esr_corners {summary['test_esr_corners']:.4f}, "
           f"test_esr_edges {summary['test_esr_edges']:.4f}")

@@ -8,7 +8,6 @@ MLflow training run (`pipeline.tracking.start_design_run`).
 """
 
 import argparse
-import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,10 +20,15 @@ from pipeline.config import load_params
 from pipeline.dataset import load_split
 from pipeline.errors import PipelineError, run_stage
 from pipeline.hls.simulation import CSimulation
-from pipeline.outputs import staged_directory, write_json_atomic
+from pipeline.inputs import load_model, read_figures
+from pipeline.outputs import check_file_output, check_output, staged_directory, write_json_atomic
 from pipeline.reference import FixedPointReference
 
+STAGE = "validate"
 PLOTS = ("waveforms.png", "spectrograms.png", "error.png", "embedding_grid.png")
+# A DVC plots folder cannot hold a marker file (DVC renders every file in it), so the stage
+# recognises an earlier output of its own by holding nothing but these plots.
+OWN_PLOTS = frozenset(PLOTS)
 
 
 def main() -> None:
@@ -50,10 +54,12 @@ def main() -> None:
     weights = args.exports / args.model / "weights.json"
     project_dir = args.hls_projects / args.model
     hls_metrics = args.hls_metrics or Path("metrics/hls") / f"{args.model}.json"
-    for path, stage in ((model_path, "train"), (weights, "export"), (project_dir, "hls"),
-                        (hls_metrics, "hls")):
+    check_output(plots_dir, STAGE, OWN_PLOTS)
+    check_file_output(metrics_path)
+    for path, stage in ((model_path, "train"), (weights, "export"), (project_dir, "hls")):
         if not path.exists():
             raise PipelineError(f"{path}: missing (run the {stage} stage first)")
+    hls_figures = read_figures(hls_metrics, "hls")
 
     params = load_params(args.params)
     config, rate = params.validation, params.data.sample_rate
@@ -67,10 +73,8 @@ def main() -> None:
     with ThreadPoolExecutor(max_workers=1) as pool:
         # g++ builds the C simulation (about 9 s) while TensorFlow loads (about 8 s).
         building = pool.submit(CSimulation, project_dir, params.hls.project_name, n_in, n_out)
-        from qkeras.utils import load_qmodel
-
         from pipeline import tracking, training
-        model = load_qmodel(str(model_path), compile=False)
+        model = load_model(model_path)
         keras = training.predict_segments(model, signals)
         reference = FixedPointReference(exported)
         references = [reference.run(x) for x in signals]
@@ -82,10 +86,10 @@ def main() -> None:
     metrics = validation.compare(test, sweep, outputs, skip, output_lsb, config)
     metrics["parameters"] = sum(layer.kernel.size + layer.bias.size
                                 for layer in exported.layers)
-    metrics.update(json.loads(hls_metrics.read_text()))
+    metrics.update(hls_figures)
 
     title = args.model
-    with staged_directory(plots_dir) as staging:
+    with staged_directory(plots_dir, STAGE, OWN_PLOTS) as staging:
         plots.sweep_waveforms(staging / PLOTS[0], sweep.target, keras[-1][:, 0], hls[-1][:, 0],
                               sweep.frequency_hz, rate, title)
         plots.spectrograms(staging / PLOTS[1], keras[-1][:, 0], hls[-1][:, 0], rate,
@@ -98,8 +102,8 @@ def main() -> None:
         design = {**tracking.flatten("hls", params.hls.model_dump(mode="json")),
                   **tracking.flatten("validation", config.model_dump(mode="json"))}
         run_name = f"{args.model} {os.environ.get('DVC_EXP_NAME', 'workspace')} design"
-        run_id_file = args.models / args.model / tracking.RUN_ID_FILE
-        with tracking.start_design_run(args.root or tracking.project_root(), run_id_file,
+        with tracking.start_design_run(args.root or tracking.project_root(),
+                                       params.tracking.experiment, args.model, model_path,
                                        run_name, design):
             mlflow.log_metrics({key: float(value) for key, value in metrics.items()
                                 if np.isfinite(value)})
