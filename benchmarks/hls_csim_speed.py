@@ -20,9 +20,9 @@ from qkeras.utils import load_qmodel
 from reference_speed import median_rate  # benchmarks/ is on the path when run as a script
 
 from pipeline.config import load_model_config, model_config_path
+from pipeline.fixed.reference import FixedPointReference
 from pipeline.hls import convert
-from pipeline.model import build_model
-from pipeline.reference import FixedPointReference
+from pipeline.train.model import build_model
 
 
 def main() -> None:

@@ -18,9 +18,9 @@ import tensorflow as tf
 from qkeras.utils import load_qmodel
 
 from pipeline.config import load_model_config, model_config_path
-from pipeline.export import from_qkeras
-from pipeline.model import build_model
-from pipeline.reference import FixedPointReference
+from pipeline.fixed.reader import from_qkeras
+from pipeline.fixed.reference import FixedPointReference
+from pipeline.train.model import build_model
 
 
 def median_rate(work, samples: int, repeats: int) -> float:

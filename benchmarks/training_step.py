@@ -14,9 +14,9 @@ import numpy as np
 import tensorflow as tf
 
 from pipeline.config import load_model_config, load_params, model_config_path
-from pipeline.dataset import load_split
-from pipeline.model import build_model
-from pipeline.training import _Restart, check_window, epoch_windows, masked_mse
+from pipeline.data.dataset import load_split
+from pipeline.train.model import build_model
+from pipeline.train.training import _Restart, check_window, epoch_windows, masked_mse
 
 
 def median_ms_per_step(run_epoch, steps: int, repeats: int) -> float:

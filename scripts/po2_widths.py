@@ -1,5 +1,5 @@
 """Which `quantized_po2` widths the exact fixed-point datapath can sum, by the accumulator rule
-(`pipeline.fixedpoint.worst_case_accumulator`), for the shapes of configs/models/po2.yaml:
+(`pipeline.fixed.rules.worst_case_accumulator`), for the shapes of configs/models/po2.yaml:
 16-bit relu inputs (fixed<16,4>, unsigned), 16-bit biases, a factorised pair 8 -> 16 -> 8
 (1x1, no activation inside), or a single 1x1 po2 layer of 8 inputs followed by an
 activation. Prints a Markdown table (docs/export-format.md quotes it).
@@ -7,12 +7,8 @@ activation. Prints a Markdown table (docs/export-format.md quotes it).
     .venv/bin/python scripts/po2_widths.py
 """
 
-from pipeline.fixedpoint import (
-    MAX_ACCUMULATOR_BITS,
-    FixedFormat,
-    po2_format,
-    worst_case_accumulator,
-)
+from pipeline.fixed.rules import MAX_ACCUMULATOR_BITS, worst_case_accumulator
+from pipeline.fixed.words import FixedFormat, po2_format
 
 RELU = FixedFormat(16, 4, signed=False)
 BIAS = FixedFormat(16, 4, signed=True)

@@ -5,10 +5,10 @@ default `data.recorded.max_fit_esr` (between the two columns) rests on this tabl
 Run: .venv/bin/python scripts/recorded_fit_esr.py
 """
 
-from pipeline import waveforms
-from pipeline.config import CORNERS
-from pipeline.recorded import measure
-from pipeline.synth import glide, shaped_wave
+from pipeline.data import waveforms
+from pipeline.data.alignment import measure
+from pipeline.data.shapes import CORNERS
+from pipeline.data.synth import glide, shaped_wave
 
 RATE = 48000
 LEVEL = 0.9  # of full scale, as a recording with headroom

@@ -13,10 +13,10 @@ import yaml
 from qkeras import QActivation, QConv1D, quantized_bits
 
 from pipeline.config import load_model_config, load_params
-from pipeline.dataset import load_split, write_dataset
-from pipeline.model import build_model
-from pipeline.synth import synthesize
-from pipeline.waveforms import oscillator_phase, triangle
+from pipeline.data.dataset import load_split, write_dataset
+from pipeline.data.synth import synthesize
+from pipeline.data.waveforms import oscillator_phase, triangle
+from pipeline.train.model import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,13 +17,17 @@ import tensorflow as tf
 import yaml
 from qkeras import QActivation, QConv1D, quantized_bits, quantized_po2, quantized_relu
 
-from pipeline import export
 from pipeline.config import load_model_config
-from pipeline.equivalence import keras_distance, keras_distance_bound
 from pipeline.errors import ConfigError
+from pipeline.fixed.equivalence import keras_distance, keras_distance_bound
+from pipeline.fixed.ir import ExportError
+from pipeline.fixed.output import output_range
+from pipeline.fixed.reader import DEFAULT_INPUT_FORMAT, from_qkeras
+from pipeline.fixed.reference import FixedPointReference
+from pipeline.fixed.weights import read_weights, write_weights
+from pipeline.fixed.words import FixedFormat
 from pipeline.hls import OutputRangeWarning, convert
 from pipeline.hls.simulation import CSimulation, SimulationError
-from pipeline.reference import FixedPointReference
 from tests.conftest import ROOT, randomise_biases, signals, write_yaml
 
 SAMPLES = 12_000
@@ -145,12 +149,12 @@ def test_converts_and_matches_the_reference_and_model_predict(name, converted):
 
 def test_the_input_word_comes_from_the_hls_config(converted, tmp_path):
     model, hls_model = converted["no_input_quantiser"]
-    assert hls_model.exported.input_format == export.DEFAULT_INPUT_FORMAT  # ap_fixed<16,1>
+    assert hls_model.exported.input_format == DEFAULT_INPUT_FORMAT  # ap_fixed<16,1>
     defines = (hls_model.project_dir / "firmware" / "defines.h").read_text()
     assert "typedef ap_fixed<16,1,AP_RND_CONV,AP_SAT,0> input_t;" in defines
     coarse = convert(model, tmp_path / "p", {"input_precision": "ap_fixed<8,1>"},
                      testbench_input=inputs()[:1])
-    assert coarse.exported.input_format == export.FixedFormat(8, 0, signed=True)
+    assert coarse.exported.input_format == FixedFormat(8, 0, signed=True)
     x = inputs()[0]
     keras = model.predict(x[None], verbose=0)[0]
     # The coarser input word is part of what the C simulation sees, and of the bound.
@@ -161,8 +165,8 @@ def test_the_input_word_comes_from_the_hls_config(converted, tmp_path):
 
 def test_a_model_with_its_own_input_quantiser_ignores_input_precision(tmp_path):
     model = stack(*dilated(2, [1, 2]))
-    exported = export.from_qkeras(model, input_format=export.FixedFormat(8, 0, True))
-    assert exported.input_format == export.FixedFormat(16, 0, True)
+    exported = from_qkeras(model, input_format=FixedFormat(8, 0, True))
+    assert exported.input_format == FixedFormat(16, 0, True)
 
 
 def test_a_linear_output_beyond_8_gets_a_wider_integer_part(converted):
@@ -173,19 +177,19 @@ def test_a_linear_output_beyond_8_gets_a_wider_integer_part(converted):
     assert fmt.bits == 16 and fmt.integer > 3
     # The fewest integer bits whose largest word holds twice the calibration peak.
     assert largest(fmt.integer - 1) < 2 * hls_model.exported.output_peak <= largest(fmt.integer)
-    assert hls_model.exported.output_range().worst_case >= peak  # the bound holds what was seen
+    assert output_range(hls_model.exported).worst_case >= peak  # the bound holds what was seen
 
 
 def largest(integer: int) -> float:
     """The largest value of a 16-bit signed word with `integer` integer bits."""
-    fmt = export.FixedFormat(16, integer, True)
+    fmt = FixedFormat(16, integer, True)
     return float(fmt.values(fmt.max_word))
 
 
 def test_without_calibration_the_output_word_holds_the_worst_case(tmp_path):
     model = CONVERTS["output_beyond_8"][0]()
-    exported = export.from_qkeras(model)
-    output = exported.output_range()
+    exported = from_qkeras(model)
+    output = output_range(exported)
     assert not output.can_saturate and output.calibration_peak is None
     integer = exported.output_format.integer
     assert largest(integer - 1) < output.worst_case <= largest(integer) == output.limit
@@ -260,7 +264,7 @@ REFUSED = {
 @pytest.mark.parametrize("name", list(REFUSED))
 def test_refused_in_one_line_before_anything_is_written(name, tmp_path):
     build, message = REFUSED[name]
-    with pytest.raises(export.ExportError, match=message) as error:
+    with pytest.raises(ExportError, match=message) as error:
         convert(build(), tmp_path / "project")
     assert "\n" not in str(error.value)
     assert list(tmp_path.iterdir()) == []
@@ -319,9 +323,9 @@ def test_export_stage_refuses_a_po2_width_in_one_line(tmp_path):
 
 @pytest.fixture(scope="module")
 def weights_file(tmp_path_factory):
-    exported = export.from_qkeras(po2_pair(4))
+    exported = from_qkeras(po2_pair(4))
     path = tmp_path_factory.mktemp("weights") / "weights.json"
-    export.write_weights(exported, path)
+    write_weights(exported, path)
     return json.loads(path.read_text())
 
 
@@ -381,14 +385,14 @@ def test_a_broken_weight_file_is_one_line_naming_the_file_and_key(make, message,
                                                                   tmp_path):
     path = tmp_path / "weights.json"
     path.write_text(make(weights_file))
-    with pytest.raises(export.ExportError, match=rf"^{re.escape(str(path))}: {message}") as err:
-        export.read_weights(path)
+    with pytest.raises(ExportError, match=rf"^{re.escape(str(path))}: {message}") as err:
+        read_weights(path)
     assert "\n" not in str(err.value)
 
 
 def test_a_missing_weight_file_is_one_line(tmp_path):
-    with pytest.raises(export.ExportError, match=r"weights\.json: cannot read the weight file"):
-        export.read_weights(tmp_path / "weights.json")
+    with pytest.raises(ExportError, match=r"weights\.json: cannot read the weight file"):
+        read_weights(tmp_path / "weights.json")
 
 
 PLANTED = {

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from pipeline.config import HlsConfig
-from pipeline.cost import estimate
-from pipeline.export import ConvLayer, ExportedModel, Po2Format
-from pipeline.fixedpoint import FixedFormat
+from pipeline.fixed.cost import estimate
+from pipeline.fixed.ir import ConvLayer, ExportedModel
+from pipeline.fixed.words import FixedFormat, Po2Format
 
 WORD16 = FixedFormat(16, 4, signed=True)
 RELU16 = FixedFormat(16, 4, signed=False)

@@ -10,12 +10,12 @@ import pytest
 import tensorflow as tf
 from qkeras import QActivation, QConv1D, quantized_bits, quantized_relu
 
-from pipeline.equivalence import keras_distance, keras_distance_bound
 from pipeline.errors import ConfigError
-from pipeline.export import ExportError
+from pipeline.fixed.equivalence import keras_distance, keras_distance_bound
+from pipeline.fixed.ir import ExportError
+from pipeline.fixed.reference import FixedPointReference
 from pipeline.hls import convert
 from pipeline.hls.simulation import run_csim_elsewhere
-from pipeline.reference import FixedPointReference
 from tests.conftest import architecture, chain, qconv, random_model, randomise_biases, signals
 
 OUR_SOURCES = ("nnet_cached_conv1d.h", "myproject_test.cpp", "stream_bridge.cpp")

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline.metrics import esr
-from pipeline.training import masked_mse
+from pipeline.evaluate.metrics import esr
+from pipeline.train.training import masked_mse
 
 
 def test_masked_mse_ignores_exactly_the_padding_affected_steps():

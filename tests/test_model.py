@@ -6,7 +6,9 @@ import tensorflow as tf
 from qkeras import QActivation, QConv1D
 
 from pipeline.config import load_model_config
-from pipeline.model import build_model, model_cost
+from pipeline.fixed.reader import from_qkeras
+from pipeline.fixed.rules import parameters
+from pipeline.train.model import build_model
 from tests.conftest import ROOT, TINY_MODEL, write_yaml
 
 
@@ -22,21 +24,37 @@ def test_output_has_one_channel_per_input_step(tmp_path, length):
     assert model.predict(x, verbose=0).shape == (2, length, 1)
 
 
+def config_parameters(config) -> int:
+    return sum(parameters(c.kernel_size, c.in_channels, c.out_channels)
+               for c in config.convolutions())
+
+
 def test_blog_models_have_the_published_structure():
     fixed16 = load_model_config(ROOT / "configs/models/fixed16.yaml")
     model = build_model(fixed16)
-    assert model.count_params() == model_cost(fixed16).parameters == 1313
+    assert model.count_params() == config_parameters(fixed16) == 1313
     convs = [layer for layer in model.layers if isinstance(layer, QConv1D)]
     assert [(c.kernel_size[0], c.dilation_rate[0], c.filters) for c in convs] == [
         (4, 1, 16), (4, 4, 16), (4, 16, 1)]
+    assert [c.name for c in convs] == [c.name for c in fixed16.convolutions()]
     assert all(c.padding == "causal" for c in convs)
-    assert model_cost(fixed16).multipliers == 4 * (3 * 16 + 16 * 16 + 16)
 
     po2 = load_model_config(ROOT / "configs/models/po2.yaml")
     assert po2.scheme == "po2" and po2.receptive_field == 64
-    cost = model_cost(po2)
-    assert cost.shift_adds == 2 * (8 * 16 + 16 * 8)
-    assert build_model(po2).count_params() == cost.parameters
+    assert build_model(po2).count_params() == config_parameters(po2)
+    pairs = [c for c in po2.convolutions() if c.name.endswith(("a", "b"))]
+    assert [(c.in_channels, c.out_channels) for c in pairs] == [(8, 16), (16, 8)] * 2
+
+
+def test_products_per_sample_are_the_non_zero_weights_of_the_trained_model():
+    fixed16 = load_model_config(ROOT / "configs/models/fixed16.yaml")
+    tf.keras.utils.set_random_seed(2)
+    exported = from_qkeras(build_model(fixed16))
+    first = exported.layers[0]
+    first.kernel[0, 0, :5] = 0
+    assert first.multiplies == 4 * 3 * 16 - np.count_nonzero(first.kernel == 0)
+    assert (first.shift_adds, sum(layer.multiplies for layer in exported.layers) > 0) == (
+        0, True)
 
 
 def test_factorised_layer_is_a_po2_pair_without_activation_between(tmp_path):

@@ -13,12 +13,14 @@ import pytest
 import soundfile as sf
 import yaml
 
-from pipeline import waveforms
 from pipeline.config import RecordedConfig, SplitFractions, load_params
-from pipeline.dataset import MANIFEST, MANIFEST_COLUMNS, read_manifest, write_dataset
+from pipeline.data import waveforms
+from pipeline.data.alignment import measure, reference_target
+from pipeline.data.dataset import MANIFEST, MANIFEST_COLUMNS, read_manifest, write_dataset
+from pipeline.data.recorded import load_pairs
+from pipeline.data.segments import segment_pairs
+from pipeline.data.synth import glide, shaped_wave
 from pipeline.errors import ConfigError, DataError
-from pipeline.recorded import load_pairs, measure, reference_target, segment_pairs
-from pipeline.synth import glide, shaped_wave
 from tests.conftest import ROOT, small_params, write_yaml
 
 RATE = 48000

@@ -9,9 +9,11 @@ import pytest
 import tensorflow as tf
 from qkeras import QActivation, quantized_tanh
 
-from pipeline import export
-from pipeline.equivalence import compare
-from pipeline.reference import FixedPointReference
+from pipeline.fixed.equivalence import compare
+from pipeline.fixed.ir import ExportError
+from pipeline.fixed.reader import from_qkeras
+from pipeline.fixed.reference import FixedPointReference
+from pipeline.fixed.weights import from_dict, read_weights, write_weights
 from tests.conftest import ROOT, SAMPLES, architecture, chain, qconv, random_model, signals
 
 ARCHITECTURES = ["fixed16", "po2", "k3_8bit", "tiny_po2_pair"]
@@ -24,7 +26,7 @@ def test_reference_matches_qkeras_word_for_word(name, tmp_path, test_split):
     sum across a rounding boundary, and then by at most one LSB; where float32 sums exactly,
     nothing differs."""
     model = random_model(architecture(name, tmp_path), seed=7)
-    reference = FixedPointReference(export.from_qkeras(model))
+    reference = FixedPointReference(from_qkeras(model))
     results = compare(model, reference, [*test_split, *signals()])
     for result, conv in zip(results, reference.layers, strict=True):
         assert result.words >= 3 * SAMPLES
@@ -44,7 +46,7 @@ def test_reference_matches_qkeras_word_for_word(name, tmp_path, test_split):
 
 def test_a_reference_off_by_one_bias_lsb_is_caught(tmp_path, test_split):
     model = random_model(architecture("k3_8bit", tmp_path), seed=7)
-    exported = export.from_qkeras(model)
+    exported = from_qkeras(model)
     exported.layers[1].bias[2] += 1
     results = compare(model, FixedPointReference(exported), test_split[:4])
     assert results[0].unexplained == 0 and results[1].unexplained > 0
@@ -53,7 +55,7 @@ def test_a_reference_off_by_one_bias_lsb_is_caught(tmp_path, test_split):
 @pytest.mark.parametrize("name", ["fixed16", "tiny_po2_pair"])
 def test_step_equals_run_and_reset_restores_the_initial_state(name, tmp_path):
     model = random_model(architecture(name, tmp_path), seed=3)
-    reference = FixedPointReference(export.from_qkeras(model))
+    reference = FixedPointReference(from_qkeras(model))
     x = signals()[1][:1500]
     whole = reference.run(x)
     reference.reset()
@@ -64,7 +66,7 @@ def test_step_equals_run_and_reset_restores_the_initial_state(name, tmp_path):
     continued = np.stack([reference.step(sample) for sample in x[1000:]])
     np.testing.assert_array_equal(continued, whole[1000:])
     reference.reset()
-    fresh = FixedPointReference(export.from_qkeras(model))
+    fresh = FixedPointReference(from_qkeras(model))
     for layer, initial in zip(reference.layers, fresh.layers, strict=True):
         np.testing.assert_array_equal(layer.buffer, initial.buffer)
         assert (layer.head, layer.saturations, layer.overflows) == (initial.head, 0, 0)
@@ -74,14 +76,14 @@ def test_step_equals_run_and_reset_restores_the_initial_state(name, tmp_path):
 def test_saturation_is_counted(tmp_path):
     config = architecture("k3_8bit", tmp_path)
     model = random_model(config, seed=5)
-    reference = FixedPointReference(export.from_qkeras(model))
+    reference = FixedPointReference(from_qkeras(model))
     quiet = signals()[0] * 0.01
     reference.run(quiet)
     assert sum(c["saturations"] for c in reference.counters().values()) == 0
     first = model.get_layer("qconv_0")  # the largest weights its format holds
     kernel, bias = first.get_weights()
     first.set_weights([np.full_like(kernel, 3.9), np.full_like(bias, 3.9)])
-    loud = FixedPointReference(export.from_qkeras(model))
+    loud = FixedPointReference(from_qkeras(model))
     loud.run(signals()[1])
     counters = loud.counters()
     assert counters["qconv_0"]["saturations"] > 0
@@ -90,10 +92,10 @@ def test_saturation_is_counted(tmp_path):
 
 @pytest.mark.parametrize("name", ["fixed16", "po2", "tiny_po2_pair"])
 def test_weight_file_round_trip_keeps_every_integer(name, tmp_path):
-    exported = export.from_qkeras(random_model(architecture(name, tmp_path), seed=11))
+    exported = from_qkeras(random_model(architecture(name, tmp_path), seed=11))
     path = tmp_path / "weights.json"
-    export.write_weights(exported, path)
-    back = export.read_weights(path)
+    write_weights(exported, path)
+    back = read_weights(path)
     assert back.input_format == exported.input_format
     assert back.output_format == exported.output_format
     for a, b in zip(exported.layers, back.layers, strict=True):
@@ -106,8 +108,8 @@ def test_weight_file_round_trip_keeps_every_integer(name, tmp_path):
 
 
 def test_weight_file_of_another_version_is_refused(tmp_path):
-    with pytest.raises(export.ExportError, match=r"format_version 2 is not supported"):
-        export.from_dict({"format_version": 2, "layers": []}, "weights.json")
+    with pytest.raises(ExportError, match=r"format_version 2 is not supported"):
+        from_dict({"format_version": 2, "layers": []}, "weights.json")
 
 
 def test_a_weight_off_its_grid_is_refused_naming_the_layer():
@@ -116,10 +118,10 @@ def test_a_weight_off_its_grid_is_refused_naming_the_layer():
     kernel, bias = layer.get_weights()
     kernel[1, 2, 0] = 1e6  # QKeras's float32 straight-through estimator returns 1.0: no word
     layer.set_weights([kernel, bias])
-    with pytest.raises(export.ExportError,
+    with pytest.raises(ExportError,
                        match=r"^qconv_0 kernel: value 1\.0 at \[1, 2, 0\] is not a word of "
                              r"fixed<8,0> \(step 2\^-7\)$"):
-        export.from_qkeras(model)
+        from_qkeras(model)
 
 
 @pytest.mark.parametrize(("layers", "message"), [
@@ -132,8 +134,8 @@ def test_a_weight_off_its_grid_is_refused_naming_the_layer():
     ([qconv(), tf.keras.layers.Dense(1, name="dense")], r"dense: layer Dense is not supported"),
 ])
 def test_a_model_the_datapath_cannot_represent_is_refused(layers, message):
-    with pytest.raises(export.ExportError, match=message):
-        export.from_qkeras(chain(*layers))
+    with pytest.raises(ExportError, match=message):
+        from_qkeras(chain(*layers))
 
 
 def test_export_stage_refuses_an_unrepresentable_model_and_writes_nothing(tmp_path):

@@ -20,12 +20,13 @@ from mlflow.tracking import MlflowClient
 
 from pipeline import outputs, tracking
 from pipeline.config import load_model_config, load_params
-from pipeline.dataset import MANIFEST, MANIFEST_COLUMNS, write_dataset
+from pipeline.data.dataset import MANIFEST, MANIFEST_COLUMNS, write_dataset
+from pipeline.data.synth import synthesize
 from pipeline.errors import STOP_SIGNALS, run_stage
-from pipeline.export import from_qkeras, write_weights
+from pipeline.evaluate.report import COLUMNS, Row
+from pipeline.fixed.reader import from_qkeras
+from pipeline.fixed.weights import write_weights
 from pipeline.outputs import MARKER, OutputError
-from pipeline.report import COLUMNS, Row
-from pipeline.synth import synthesize
 from tests.conftest import ROOT, TINY_MODEL, random_model, small_params, write_yaml
 
 EXPERIMENT = "waveshaper"
@@ -229,7 +230,7 @@ def test_hls_stage_fails_in_one_line_and_leaves_no_project_when_words_differ(
 
 def test_a_gxx_failure_reports_its_first_error_line_not_the_caret(tmp_path, project):
     from pipeline.config import HlsConfig
-    from pipeline.export import read_weights
+    from pipeline.fixed.weights import read_weights
     from pipeline.hls.project import write_project
     from pipeline.hls.simulation import CompileError, run_csim_elsewhere
 

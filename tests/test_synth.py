@@ -10,8 +10,8 @@ import numpy as np
 import soundfile as sf
 
 from pipeline.config import load_params
-from pipeline.dataset import load_split, read_manifest
-from pipeline.synth import allowed_bands, plan_segments
+from pipeline.data.dataset import load_split, read_manifest
+from pipeline.data.synth import allowed_bands, plan_segments
 from tests.conftest import ROOT, small_params, write_yaml
 
 
@@ -103,7 +103,7 @@ def test_manifest_describes_every_segment(tmp_path, params_file):
 def test_interrupted_collect_leaves_no_output(tmp_path, params_file, monkeypatch):
     import pytest
 
-    from pipeline import dataset, synth
+    from pipeline.data import dataset, synth
 
     params = load_params(params_file)
 

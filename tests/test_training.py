@@ -37,6 +37,10 @@ def tracked(tmp_path, params_file, models_dir):
 
 
 def test_train_stage_logs_a_complete_run(tracked):
+    from qkeras.utils import load_qmodel
+
+    from pipeline.fixed.reader import from_qkeras
+
     uri, out, metrics_path = tracked
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("waveshaper")
@@ -46,8 +50,10 @@ def test_train_stage_logs_a_complete_run(tracked):
     params = run_info.data.params
     assert params["scheme"] == "po2" and params["bits"] == "12"
     assert params["receptive_field"] == "6" and params["dilations"] == "[1, 1, 2]"
-    assert params["multipliers"] == str(2 * 3 * 4 + 3 * 4 * 1)
-    assert params["shift_adds"] == str(4 * 6 + 6 * 4)
+    trained = from_qkeras(load_qmodel(str(out / "model.h5"), compile=False))
+    assert params["multipliers"] == str(sum(layer.multiplies for layer in trained.layers))
+    assert params["shift_adds"] == str(sum(layer.shift_adds for layer in trained.layers))
+    assert 0 < int(params["shift_adds"]) <= 4 * 6 + 6 * 4  # the po2 pair's weights
     assert params["train.epochs"] == "2" and params["model.layers.1.factorized_rank"] == "6"
 
     for key in ("loss", "val_loss", "val_esr"):
@@ -89,8 +95,8 @@ def test_logged_model_loads_with_qkeras_custom_objects(tracked):
 
 
 def test_a_crash_marks_the_run_failed(tmp_path, params_file, models_dir, monkeypatch):
-    from pipeline import training
     from pipeline.stages import train as train_stage
+    from pipeline.train import inference
 
     data = tmp_path / "dataset"
     result = run(["pipeline.stages.collect", "--params", str(params_file), "--out", str(data)],
@@ -102,7 +108,7 @@ def test_a_crash_marks_the_run_failed(tmp_path, params_file, models_dir, monkeyp
     def crash(*args, **kwargs):
         raise RuntimeError("simulated crash during evaluation")
 
-    monkeypatch.setattr(training, "evaluate", crash)
+    monkeypatch.setattr(inference, "evaluate", crash)
     monkeypatch.setattr(sys, "argv", ["train", "tiny", "--params", str(params_file),
                                       "--models-dir", str(models_dir), "--data", str(data),
                                       "--out", str(tmp_path / "out"), "--root", str(ROOT)])
@@ -117,8 +123,8 @@ def test_a_crash_marks_the_run_failed(tmp_path, params_file, models_dir, monkeyp
 
 def tiny_splits(tmp_path, params_file):
     from pipeline.config import load_params
-    from pipeline.dataset import load_split, write_dataset
-    from pipeline.synth import synthesize
+    from pipeline.data.dataset import load_split, write_dataset
+    from pipeline.data.synth import synthesize
 
     params = load_params(params_file)
     write_dataset(tmp_path / "ds", synthesize(params.data.synth, 48000, params.seed))
@@ -128,7 +134,7 @@ def tiny_splits(tmp_path, params_file):
 
 def test_training_is_reproducible(tmp_path, params_file, models_dir):
     from pipeline.config import load_model_config
-    from pipeline.training import train
+    from pipeline.train.training import train
 
     params, train_split, validation = tiny_splits(tmp_path, params_file)
     config = load_model_config(models_dir / "tiny.yaml")
@@ -143,7 +149,8 @@ def test_training_is_reproducible(tmp_path, params_file, models_dir):
 def test_the_restart_with_the_lowest_validation_esr_is_kept(tmp_path, params_file,
                                                              models_dir):
     from pipeline.config import load_model_config
-    from pipeline.training import train, validation_metrics
+    from pipeline.train.inference import validation_metrics
+    from pipeline.train.training import train
 
     params, train_split, validation = tiny_splits(tmp_path, params_file)
     config = load_model_config(models_dir / "tiny.yaml")
@@ -160,7 +167,7 @@ def test_the_restart_with_the_lowest_validation_esr_is_kept(tmp_path, params_fil
 
 def test_cosine_schedule_decays_to_zero_over_the_planned_steps(params_file):
     from pipeline.config import load_params
-    from pipeline.training import learning_rate_schedule
+    from pipeline.train.training import learning_rate_schedule
 
     config = load_params(params_file).train.model_copy(update={"lr_schedule": "cosine"})
     schedule = learning_rate_schedule(config)
@@ -175,7 +182,7 @@ def test_cosine_schedule_decays_to_zero_over_the_planned_steps(params_file):
 def test_windows_longer_than_segments_are_a_config_error(tmp_path, params_file, models_dir):
     from pipeline.config import load_model_config
     from pipeline.errors import ConfigError
-    from pipeline.training import check_window
+    from pipeline.train.training import check_window
 
     params, train_split, _ = tiny_splits(tmp_path, params_file)
     config = load_model_config(models_dir / "tiny.yaml")
@@ -187,7 +194,7 @@ def test_windows_longer_than_segments_are_a_config_error(tmp_path, params_file, 
 
 def test_export_hls_validate_and_report_stages_write_their_outputs_and_log_to_mlflow(
         tracked, tmp_path, params_file, models_dir):
-    from pipeline.export import read_weights
+    from pipeline.fixed.weights import read_weights
 
     uri, out, _ = tracked
     exports, metrics_path = tmp_path / "exports" / "tiny", tmp_path / "export.json"

@@ -4,20 +4,21 @@ simulation and the comparison of three implementations."""
 import numpy as np
 import pytest
 
-from pipeline import synth, waveforms
-from pipeline.config import CORNERS, SweepConfig, ValidationConfig, load_params
-from pipeline.dataset import SplitData, load_split, write_dataset
-from pipeline.hls import convert
-from pipeline.metrics import (
+from pipeline.config import SweepConfig, ValidationConfig, load_params
+from pipeline.data import synth, waveforms
+from pipeline.data.dataset import SplitData, load_split, write_dataset
+from pipeline.data.shapes import CORNERS
+from pipeline.data.synth import synthesize
+from pipeline.evaluate.metrics import (
     log_spectral_distance,
     normalized_log_spectrogram,
     power_spectrogram,
     rounding_noise_floor,
 )
-from pipeline.reference import FixedPointReference
-from pipeline.synth import synthesize
-from pipeline.training import predict_segments
-from pipeline.validation import Outputs, compare
+from pipeline.evaluate.validation import Outputs, compare
+from pipeline.fixed.reference import FixedPointReference
+from pipeline.hls import convert
+from pipeline.train.inference import predict_segments
 from tests.conftest import architecture, random_model, small_params, write_yaml
 
 RATE = 48_000

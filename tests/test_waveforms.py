@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from pipeline import waveforms
-from pipeline.synth import shaped_wave
+from pipeline.data import waveforms
+from pipeline.data.synth import shaped_wave
 
 # Quarter points of one cycle: rising zero crossing, peak, falling zero crossing, trough.
 PHASES = np.array([0.0, 0.25, 0.5, 0.75])

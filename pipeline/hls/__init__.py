@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import ValidationError
 
-from pipeline.config import HlsConfig, _describe
+from pipeline.config import HlsConfig, describe
 from pipeline.errors import ConfigError
-from pipeline.export import from_qkeras
+from pipeline.fixed.output import output_range
+from pipeline.fixed.reader import from_qkeras
 from pipeline.hls.converter import check_layer_config
 from pipeline.hls.project import HlsModel, write_project
 
@@ -40,7 +41,7 @@ def convert(model: tf.keras.Model, output_dir: str | Path,
     """Write a streaming HLS project for a causal dilated QConv1D stack and return it.
 
     An unsupported model (padding other than causal, strides, unknown layers, activations
-    or quantisers, sums wider than the exact datapath) raises `pipeline.export.ExportError`
+    or quantisers, sums wider than the exact datapath) raises `pipeline.fixed.ir.ExportError`
     naming the layer, before anything is written. `output_dir` must be absent, empty or a
     project written earlier (by `convert` or the hls stage); anything else raises
     `pipeline.outputs.OutputError` and is left as it was. A model without an input quantiser
@@ -54,11 +55,11 @@ def convert(model: tf.keras.Model, output_dir: str | Path,
         try:
             config = HlsConfig.model_validate(config)
         except ValidationError as err:
-            raise ConfigError(f"hls config: {_describe(err)}") from None
+            raise ConfigError(f"hls config: {describe(err)}") from None
     exported = from_qkeras(model, input_format=config.input_format,
                            calibration=testbench_input)
     check_layer_config(exported, config)
-    output = exported.output_range()
+    output = output_range(exported)
     if output.can_saturate:
         warnings.warn(f"{model.name}: {output.message()}", OutputRangeWarning, stacklevel=2)
     return write_project(exported, Path(output_dir), config, testbench_input)

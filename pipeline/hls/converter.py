@@ -1,10 +1,10 @@
 """Exported model -> hls4ml `ModelGraph` of `CachedConv1D` layers (hls4ml's converter step).
 
-The QKeras model is read by `pipeline.export.from_qkeras`, which refuses anything the
+The QKeras model is read by `pipeline.fixed.reader.from_qkeras`, which refuses anything the
 streaming datapath cannot represent (other padding, strides, unknown layers, activations or
 quantisers, sums wider than the exact datapath holds) with an error naming the layer. Every
 C++ type is then derived from the exported formats and the accumulator rule
-(`pipeline.fixedpoint.accumulator`) that the fixed-point reference uses too, so the design
+(`pipeline.fixed.rules.accumulator`) that the fixed-point reference uses too, so the design
 computes the same words:
 
 - activations: `ap_ufixed<bits, integer>` (quantized_relu) or `ap_fixed<bits, integer+1>`
@@ -35,9 +35,9 @@ from hls4ml.model.types import (
 )
 
 from pipeline.config import HlsConfig
-from pipeline.cost import multiplies_per_sample
-from pipeline.export import ExportedModel, ExportError, Po2Format, po2_fields
-from pipeline.fixedpoint import Accumulator, FixedFormat
+from pipeline.fixed.ir import ExportedModel, ExportError, po2_fields
+from pipeline.fixed.rules import Accumulator
+from pipeline.fixed.words import FixedFormat, Po2Format
 from pipeline.hls.layers import register
 
 INPUT_NAME = "x"
@@ -89,7 +89,7 @@ def layer_list(exported: ExportedModel, config: HlsConfig) -> list[dict]:
             "inputs": [previous, RESET_NAME],
             "n_in": layer.in_channels, "n_out": layer.out_channels,
             "kernel_size": layer.kernel_size, "dilation": layer.dilation,
-            "multiplies": multiplies_per_sample(layer),
+            "multiplies": layer.multiplies,
             "result_precision": result, "accum_precision": accum,
             "bias_precision": fixed_type(layer.bias_format, quantise=False),
             "bias_data": layer.bias * 2.0**-layer.bias_format.frac,

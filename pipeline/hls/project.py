@@ -21,12 +21,14 @@ import numpy as np
 from hls4ml.model import ModelGraph
 
 from pipeline.config import HlsConfig
-from pipeline.cost import DesignCost, estimate
-from pipeline.export import ExportedModel, Po2Format, to_dict
+from pipeline.fixed.cost import DesignCost, estimate
+from pipeline.fixed.ir import ExportedModel
+from pipeline.fixed.reference import FixedPointReference
+from pipeline.fixed.weights import to_dict
+from pipeline.fixed.words import Po2Format
 from pipeline.hls.converter import model_graph
 from pipeline.hls.simulation import CSimulation
 from pipeline.outputs import staged_directory
-from pipeline.reference import FixedPointReference
 
 TEMPLATES = Path(__file__).parent / "templates"
 STIMULUS_SEED = 0

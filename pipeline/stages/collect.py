@@ -4,9 +4,10 @@ import argparse
 import itertools
 from pathlib import Path
 
-from pipeline import recorded, synth
 from pipeline.config import load_params
-from pipeline.dataset import write_dataset
+from pipeline.data import recorded, synth
+from pipeline.data.dataset import write_dataset
+from pipeline.data.segments import segment_pairs
 from pipeline.errors import run_stage
 from pipeline.outputs import check_output
 
@@ -25,7 +26,7 @@ def main() -> None:
         # Every recorded pair is checked before anything is synthesised or written.
         pairs = recorded.load_pairs(data.recorded, data.sample_rate)
         print(recorded.pairs_table(pairs))
-        imported = recorded.segment_pairs(pairs, data.recorded, data.sample_rate, params.seed)
+        imported = segment_pairs(pairs, data.recorded, data.sample_rate, params.seed)
     if data.source in ("synth", "both"):
         synthesised = synth.synthesize(data.synth, data.sample_rate, params.seed, progress=True)
     segments = write_dataset(args.out, itertools.chain(imported, synthesised))

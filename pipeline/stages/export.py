@@ -13,14 +13,18 @@ from pathlib import Path
 
 import mlflow
 
-from pipeline import export, tracking
+from pipeline import tracking
 from pipeline.config import load_params
-from pipeline.dataset import load_split
-from pipeline.equivalence import compare
+from pipeline.data.dataset import load_split
 from pipeline.errors import run_stage
+from pipeline.fixed.equivalence import compare
+from pipeline.fixed.header import header_text
+from pipeline.fixed.output import output_range, size_output
+from pipeline.fixed.reader import from_qkeras
+from pipeline.fixed.reference import FixedPointReference
+from pipeline.fixed.weights import write_weights
 from pipeline.inputs import load_model
 from pipeline.outputs import check_file_output, check_output, staged_directory, write_json_atomic
-from pipeline.reference import FixedPointReference
 
 STAGE = "export"
 
@@ -46,14 +50,14 @@ def main() -> None:
     experiment = load_params(args.params).tracking.experiment
 
     model = load_model(model_path)
-    exported = export.from_qkeras(model)  # refuses what the datapath cannot represent
+    exported = from_qkeras(model)  # refuses what the datapath cannot represent
     test = load_split(args.data, "test")
-    # The test split calibrates a linear output word (pipeline.export.size_output).
-    exported = export.size_output(exported.name, exported.input_format, exported.layers,
+    # The test split calibrates a linear output word (pipeline.fixed.output.size_output).
+    exported = size_output(exported.name, exported.input_format, exported.layers,
                                   test.inputs)
     reference = FixedPointReference(exported)
     comparisons = compare(model, reference, test.inputs)
-    output = exported.output_range()
+    output = output_range(exported)
     metrics = {"test_samples": sum(len(x) for x in test.inputs), **output.metrics()}
     for comparison in comparisons:
         name = comparison.name
@@ -69,8 +73,8 @@ def main() -> None:
             metrics[f"{name}_unexplained_words"] = comparison.unexplained
 
     with staged_directory(out, STAGE) as staging:
-        export.write_weights(exported, staging / "weights.json")
-        (staging / "weights.h").write_text(export.header_text(exported))
+        write_weights(exported, staging / "weights.json")
+        (staging / "weights.h").write_text(header_text(exported))
         with tracking.model_run(args.root, experiment, args.model, model_path, STAGE):
             mlflow.log_metrics({f"reference_{key}": float(value)
                                 for key, value in metrics.items()})

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import mlflow
 
-from pipeline import export, tracking
+from pipeline import tracking
 from pipeline.config import load_params
-from pipeline.cost import estimate
-from pipeline.dataset import load_split
+from pipeline.data.dataset import load_split
 from pipeline.errors import PipelineError, run_stage
+from pipeline.fixed.cost import estimate
+from pipeline.fixed.weights import read_weights
 from pipeline.hls.project import OUTPUT_KIND, spread_segments, write_project_files
 from pipeline.hls.simulation import run_csim_elsewhere
 from pipeline.outputs import check_file_output, check_output, staged_directory, write_json_atomic
@@ -58,7 +59,7 @@ def main() -> None:
 
     params = load_params(args.params)
     config = params.hls
-    exported = export.read_weights(weights)
+    exported = read_weights(weights)
     segments = spread_segments(load_split(args.data, "test").inputs, config.testbench_samples)
     with staged_directory(out, OUTPUT_KIND) as staging:
         write_project_files(exported, staging, config, segments)

@@ -7,12 +7,12 @@ Reads `metrics/<model>.json` for each model in params.yaml's `models` and its co
 import argparse
 from pathlib import Path
 
-from pipeline import plots
 from pipeline.config import load_configs
 from pipeline.errors import run_stage
+from pipeline.evaluate import plots
+from pipeline.evaluate.report import COLUMNS, Row, markdown
 from pipeline.inputs import InputError, read_figures
 from pipeline.outputs import check_output, staged_directory
-from pipeline.report import COLUMNS, Row, markdown
 
 STAGE = "report"
 PLOT = "quality_vs_multipliers.png"

@@ -14,11 +14,15 @@ import mlflow
 import numpy as np
 import yaml
 
-from pipeline import plots, tracking, training
-from pipeline.config import SPLITS, load_configs, model_config_path
-from pipeline.dataset import load_split, write_wav
+from pipeline import tracking
+from pipeline.config import load_configs, model_config_path
+from pipeline.data.dataset import load_split, write_wav
+from pipeline.data.shapes import SPLITS
 from pipeline.errors import run_stage
+from pipeline.evaluate import plots
+from pipeline.fixed.reader import from_qkeras
 from pipeline.outputs import check_file_output, check_output, staged_directory, write_json_atomic
+from pipeline.train import inference, training
 
 STAGE = "train"
 
@@ -56,7 +60,8 @@ def main() -> None:
         result = training.train(model_config, params.train, train_data, validation_data,
                                 params.seed)
         tracking.log_history(result)
-        test_metrics = training.evaluate(result.model, test_data, skip)
+        tracking.log_params(tracking.cost_params(from_qkeras(result.model)))
+        test_metrics = inference.evaluate(result.model, test_data, skip)
         summary = {f"test_{key}": value for key, value in test_metrics.items()}
         summary.update(best_epoch=result.best_epoch,
                        best_val_esr=float(result.history["val_esr"][result.best_epoch]),

@@ -15,14 +15,16 @@ from pathlib import Path
 import mlflow
 import numpy as np
 
-from pipeline import export, plots, synth, validation
 from pipeline.config import load_params
-from pipeline.dataset import load_split
+from pipeline.data import synth
+from pipeline.data.dataset import load_split
 from pipeline.errors import PipelineError, run_stage
+from pipeline.evaluate import plots, validation
+from pipeline.fixed.reference import FixedPointReference
+from pipeline.fixed.weights import read_weights
 from pipeline.hls.simulation import CSimulation
 from pipeline.inputs import load_model, read_figures
 from pipeline.outputs import check_file_output, check_output, staged_directory, write_json_atomic
-from pipeline.reference import FixedPointReference
 
 STAGE = "validate"
 PLOTS = ("waveforms.png", "spectrograms.png", "error.png", "embedding_grid.png")
@@ -63,9 +65,9 @@ def main() -> None:
 
     params = load_params(args.params)
     config, rate = params.validation, params.data.sample_rate
-    exported = export.read_weights(weights)
+    exported = read_weights(weights)
     n_in, n_out = exported.layers[0].in_channels, exported.layers[-1].out_channels
-    skip = sum((layer.kernel_size - 1) * layer.dilation for layer in exported.layers)
+    skip = exported.receptive_field - 1
     test = load_split(args.data, "test")
     sweep = synth.sweep(config.sweep, rate, params.data.synth.band_limit)
     signals = [*test.inputs, sweep.inputs]
@@ -73,9 +75,10 @@ def main() -> None:
     with ThreadPoolExecutor(max_workers=1) as pool:
         # g++ builds the C simulation (about 9 s) while TensorFlow loads (about 8 s).
         building = pool.submit(CSimulation, project_dir, params.hls.project_name, n_in, n_out)
-        from pipeline import tracking, training
+        from pipeline import tracking
+        from pipeline.train import inference
         model = load_model(model_path)
-        keras = training.predict_segments(model, signals)
+        keras = inference.predict_segments(model, signals)
         reference = FixedPointReference(exported)
         references = [reference.run(x) for x in signals]
         simulation = building.result()

@@ -17,9 +17,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.config import ValidationConfig
-from pipeline.dataset import SplitData
-from pipeline.metrics import esr, log_spectral_distance, mse, rounding_noise_floor, segment_esr
-from pipeline.synth import Sweep
+from pipeline.data.dataset import SplitData
+from pipeline.data.synth import Sweep
+from pipeline.evaluate.metrics import (
+    esr,
+    log_spectral_distance,
+    mse,
+    rounding_noise_floor,
+    segment_esr,
+)
 
 PREFIX = {"hls": "", "keras": "keras_", "reference": "reference_"}
 """Metric-name prefixes: the HLS design's figures are the unprefixed ones."""

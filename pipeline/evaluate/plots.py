@@ -13,10 +13,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from pipeline import waveforms
-from pipeline.config import CORNERS, EDGES
-from pipeline.dataset import model_input
-from pipeline.metrics import power_spectrogram
+from pipeline.data import waveforms
+from pipeline.data.dataset import model_input
+from pipeline.data.shapes import CORNERS, EDGES
+from pipeline.evaluate.metrics import power_spectrogram
 
 if TYPE_CHECKING:
     import tensorflow as tf

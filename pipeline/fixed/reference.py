@@ -6,9 +6,9 @@ Per dilated layer, a ring buffer holds the last `(K-1)*dilation + 1` input vecto
 moving head; the K taps are read at head - {K-1..0} x dilation. Products of input and weight
 words are exact integers; they are summed with the bias (aligned to the products' LSB) in an
 accumulator wide enough for the worst case of these weights (`accumulator_bits`, from
-`pipeline.fixedpoint.accumulator`; the export refuses a model whose sums need more than
+`pipeline.fixed.rules.accumulator`; the export refuses a model whose sums need more than
 int64 holds), so nothing is lost before the activation. The activation rounds half to even
-and saturates exactly as QKeras's quantisers do (`pipeline.fixedpoint.requantize`). A
+and saturates exactly as QKeras's quantisers do (`pipeline.fixed.words.requantize`). A
 linear layer inside the model (the first of a factorised pair) passes its accumulator on
 unchanged, at full width; a linear last layer rounds it to the model's output word.
 
@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.export import ConvLayer, ExportedModel
-from pipeline.fixedpoint import Accumulator, FixedFormat, requantize
+from pipeline.fixed.ir import ConvLayer, ExportedModel
+from pipeline.fixed.rules import Accumulator
+from pipeline.fixed.words import FixedFormat, requantize
 
 
 class ReferenceConv:

@@ -32,14 +32,16 @@ word outside that range is a bug of the reference or the export, whatever the CP
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tensorflow as tf
-from qkeras import QActivation
 
-from pipeline.export import ExportedModel
-from pipeline.fixedpoint import requantize
-from pipeline.reference import FixedPointReference, ReferenceConv
+from pipeline.fixed.ir import ExportedModel
+from pipeline.fixed.reference import FixedPointReference, ReferenceConv
+from pipeline.fixed.words import requantize
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 UNIT_ROUNDOFF = 2.0**-24  # float32: half an ulp of 1, relative
 EXACT_SUM_LSBS = 2**24  # sums of terms on an LSB grid below this many LSBs are exact
@@ -85,6 +87,9 @@ def _output_layers(model: tf.keras.Model, reference: FixedPointReference) -> lis
     """The Keras layers whose outputs are the input words and each exported layer's words:
     the input QActivation (or the model's input), then each QConv1D or the QActivation that
     follows it."""
+    import tensorflow as tf
+    from qkeras import QActivation
+
     consumers = {id(layer.input): layer for layer in model.layers
                  if not isinstance(layer, tf.keras.layers.InputLayer)}
     first = consumers.get(id(model.inputs[0]))
@@ -106,7 +111,10 @@ def _quantise(conv: ReferenceConv, acc: np.ndarray) -> np.ndarray:
 
 def compare(model: tf.keras.Model, reference: FixedPointReference,
             signals: list[np.ndarray]) -> list[LayerComparison]:
-    """Compare over every signal (T, C_in), each from a reset state."""
+    """Compare over every signal (T, C_in), each from a reset state. TensorFlow is imported
+    here, by the caller's Keras model, not by this package."""
+    import tensorflow as tf
+
     probe = tf.keras.Model(model.inputs[0], _output_layers(model, reference))
     totals = {conv.layer.name: LayerComparison(conv.layer.name, 0, 0, 0, 0.0, 0.0, 0, 0)
               for conv in reference.layers}

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from pipeline import waveforms
-from pipeline.config import CORNERS, EDGES, SPLITS, SweepConfig, SynthConfig
-from pipeline.dataset import Segment
+from pipeline.config import SweepConfig, SynthConfig
+from pipeline.data import waveforms
+from pipeline.data.dataset import Segment
+from pipeline.data.shapes import CORNERS, EDGES, SPLITS
 
 
 def allowed_bands(config: SynthConfig) -> list[tuple[float, float]]:

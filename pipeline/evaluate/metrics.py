@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pipeline.config import CORNERS, EDGES
-from pipeline.dataset import SplitData
+from pipeline.data.dataset import SplitData
+from pipeline.data.shapes import CORNERS, EDGES
 
 
 def esr(target: np.ndarray, prediction: np.ndarray) -> float:

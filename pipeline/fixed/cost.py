@@ -24,10 +24,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-import numpy as np
-
 from pipeline.config import HlsConfig
-from pipeline.export import ConvLayer, ExportedModel, Po2Format
+from pipeline.fixed.ir import ExportedModel
+from pipeline.fixed.words import Po2Format
 
 REGISTER_BITS = 1024
 MULTIPLY_CYCLES = 3
@@ -86,14 +85,6 @@ class DesignCost:
         return [asdict(layer) for layer in self.layers]
 
 
-def multiplies_per_sample(layer: ConvLayer) -> int:
-    """Multiplies a sample needs at ReuseFactor 1: the non-zero fixed-point weights (po2
-    weights are shifts). The HLS layer's ALLOCATION limit is this divided by R."""
-    if isinstance(layer.kernel_format, Po2Format):
-        return 0
-    return int(np.count_nonzero(layer.kernel))
-
-
 def _memory_bram18(depth: int, width: int) -> int:
     if depth * width <= REGISTER_BITS:
         return 0
@@ -109,7 +100,7 @@ def estimate(exported: ExportedModel, config: HlsConfig) -> DesignCost:
         overrides = config.layers.get(layer.name)
         reuse = (overrides and overrides.reuse_factor) or config.reuse_factor
         po2 = isinstance(layer.kernel_format, Po2Format)
-        multiplies = multiplies_per_sample(layer)
+        multiplies = layer.multiplies
         dsp_each = math.ceil(max(in_bits, layer.kernel_format.bits) / DSP_A_BITS) * \
             math.ceil(min(in_bits, layer.kernel_format.bits) / DSP_B_BITS)
         terms = layer.kernel_size * layer.in_channels + 1  # products and the bias
@@ -119,7 +110,7 @@ def estimate(exported: ExportedModel, config: HlsConfig) -> DesignCost:
         layers.append(LayerCost(
             name=layer.name, reuse_factor=reuse, multiplies=multiplies,
             dsp=math.ceil(multiplies / reuse) * dsp_each,
-            shift_adds=int(np.count_nonzero(layer.kernel)) if po2 else 0,
+            shift_adds=layer.shift_adds,
             cache_bits=memories * layer.dilation * in_bits,
             bram18=memories * _memory_bram18(layer.dilation, in_bits),
             latency_cycles=latency))
