@@ -1,5 +1,5 @@
 """Time one training step of fixed16 at the default batch: Keras `fit` against the whole
-epoch compiled into one `tf.function` (what `pipeline.training` runs).
+epoch compiled into one `tf.function` (what `pipeline.train.training` runs).
 
     .venv/bin/python benchmarks/training_step.py
 

@@ -1,6 +1,6 @@
 """QKeras models and files from the wild, as a table: each model converts, and its C
 simulation equals the fixed-point reference word for word and `model.predict` within the
-derived bound (pipeline/equivalence.py), or it is refused in one line before anything is
+derived bound (pipeline/fixed/equivalence.py), or it is refused in one line before anything is
 written. Also: po2 widths refused by config validation and by the export stage, broken
 weight files, and a crashing C simulation that leaves the caller alive."""
 

@@ -65,7 +65,7 @@ def test_predict_equals_the_reference_word_for_word_and_qkeras_within_the_bound(
     for x in signals_in:
         np.testing.assert_array_equal(hls_model.predict(x), reference.run(x))
     # Against QKeras: the output word's rounding plus QKeras's float32 sums, propagated
-    # through the layers (pipeline/equivalence.py derives both bounds; nothing measured).
+    # through the layers (pipeline/fixed/equivalence.py derives both bounds; nothing measured).
     worst = keras_distance_bound(hls_model.exported, input_quantised=True)
     for x in segments:
         hls, keras = hls_model.predict(x), model(x[None], training=False).numpy()[0]
@@ -150,6 +150,18 @@ def test_reuse_factor_and_precision_from_config(tmp_path, test_split):
     # A narrower activation than QKeras's changes the output: the override is in effect.
     x = test_split[0]
     assert np.any(hls_model.predict(x) != FixedPointReference(exported).run(x))
+
+
+def test_a_signed_result_override_keeps_the_relu(tmp_path, test_split):
+    # k3_8bit's first ReLU is ufixed<8,3>: fixed<9,4> holds the same words and negatives too.
+    model = random_model(architecture("k3_8bit", tmp_path), seed=7)
+    config = {"layers": {"qconv_0": {"result": "ap_fixed<9,4,AP_RND_CONV,AP_SAT>"}}}
+    hls_model = convert(model, tmp_path / "project", config, testbench_input=test_split[:1])
+    reference = FixedPointReference(hls_model.exported)
+    x = test_split[0]
+    sums, _ = reference.layers[0].accumulate(reference.input_format.words(x))
+    assert np.any(sums < 0)  # the ReLU has work to do in this layer
+    np.testing.assert_array_equal(hls_model.predict(x), reference.run(x))
 
 
 @pytest.mark.parametrize(("layers", "message"), [

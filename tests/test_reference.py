@@ -21,7 +21,7 @@ ARCHITECTURES = ["fixed16", "po2", "k3_8bit", "tiny_po2_pair"]
 
 @pytest.mark.parametrize("name", ARCHITECTURES)
 def test_reference_matches_qkeras_word_for_word(name, tmp_path, test_split):
-    """Properties that hold on every CPU (pipeline/equivalence.py derives them): fed QKeras's
+    """Properties that hold on every CPU (pipeline/fixed/equivalence.py derives them): fed QKeras's
     own input words, every layer's word equals QKeras's except where float32 can move the
     sum across a rounding boundary, and then by at most one LSB; where float32 sums exactly,
     nothing differs."""

@@ -32,7 +32,7 @@ class SplitFractions(Strict):
 
 
 class SynthConfig(Strict):
-    """Synthesised data: see docs in `pipeline.synth` for every formula."""
+    """Synthesised data: see docs in `pipeline.data.synth` for every formula."""
 
     segment_seconds: float = Field(gt=0)
     segments: SplitCounts
@@ -64,11 +64,12 @@ class SynthConfig(Strict):
 
 
 class RecordedConfig(Strict):
-    """Recorded input/target WAV pairs: see `pipeline.recorded` for what is measured and
-    refused. `polarity`: auto flips an inverted channel, keep leaves it, refuse is an error.
-    `level`: normalise brings both channels to amplitude 1 and no DC (the synthesised
-    convention), keep leaves them. `max_fit_esr`: the worst accepted fit of the expected
-    shape, as residual energy over the target's (mean-removed) energy."""
+    """Recorded input/target WAV pairs: see `pipeline.data.recorded` and
+    `pipeline.data.alignment` for what is measured and refused. `polarity`: auto flips an
+    inverted channel, keep leaves it, refuse is an error. `level`: normalise brings both
+    channels to amplitude 1 and no DC (the synthesised convention), keep leaves them.
+    `max_fit_esr`: the worst accepted fit of the expected shape, as residual energy over the
+    target's (mean-removed) energy."""
 
     dir: str = Field(min_length=1)
     segment_seconds: float = Field(gt=0)

@@ -135,7 +135,7 @@ class Params(Strict):
 
 EPOCH_WINDOWS_LIMIT_BYTES = 2**30
 """An epoch's training windows are built in memory at once, for every restart side by side
-(`pipeline.training.epoch_windows`); 1 GiB keeps training within a small machine's memory
+(`pipeline.train.training.epoch_windows`); 1 GiB keeps training within a small machine's memory
 (the shipped params.yaml: 32 MiB)."""
 
 

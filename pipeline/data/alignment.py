@@ -46,7 +46,7 @@ as the best: a steady tone's aliases differ by less, a glide's by orders of magn
 @dataclass(frozen=True)
 class Measurement:
     """What the importer measured of one pair, before any correction: the manifest's
-    recording columns (see `pipeline.dataset.Segment`)."""
+    recording columns (see `pipeline.data.dataset.Segment`)."""
 
     latency_samples: int
     input_polarity: int

@@ -61,7 +61,7 @@ class Segment:
     input_file: str
     target_file: str
     # What the recorded-data importer measured of the recording before correcting it (see
-    # pipeline.recorded); a synthesised segment is exact by construction: these defaults.
+    # pipeline.data.alignment); a synthesised segment is exact by construction: these defaults.
     latency_samples: int = 0
     input_polarity: int = 1
     input_gain: float = 1.0

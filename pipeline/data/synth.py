@@ -3,7 +3,7 @@
 Each segment is a triangle core wave with a random start phase at a constant frequency or an
 exponential glide, under one constant embedding: a corner (one shape) or a point on an edge
 (a constant-power crossfade of the edge's two corner shapes, embedding interpolated linearly
-with the same mix). Formulas are in `pipeline.waveforms`.
+with the same mix). Formulas are in `pipeline.data.waveforms`.
 
 Held-out frequencies: `heldout_bands_hz` are cut out of the training range. Train and
 validation segments, glides included, never enter them; a `heldout_test_fraction` of the test

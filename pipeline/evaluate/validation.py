@@ -7,7 +7,7 @@ reset) are compared:
   the sweep together (`hls_vs_keras_*`) and over the sweep alone (`*_sweep`);
 - HLS against the fixed-point reference: the count of differing output words;
 - each against the target: ESR per corner shape and per edge on the test split
-  (`pipeline.metrics.segment_esr`), and over the sweep.
+  (`pipeline.evaluate.metrics.segment_esr`), and over the sweep.
 """
 
 from __future__ import annotations

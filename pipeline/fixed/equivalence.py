@@ -37,8 +37,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pipeline.fixed.ir import ExportedModel
-from pipeline.fixed.reference import FixedPointReference, ReferenceConv
-from pipeline.fixed.words import requantize
+from pipeline.fixed.reference import FixedPointReference
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -102,13 +101,6 @@ def _output_layers(model: tf.keras.Model, reference: FixedPointReference) -> lis
     return outputs
 
 
-def _quantise(conv: ReferenceConv, acc: np.ndarray) -> np.ndarray:
-    """The layer's output word of accumulators `acc`, without counting anything."""
-    if conv.out_format is None:
-        return acc
-    return requantize(acc, conv.acc_frac, conv.out_format)[0]
-
-
 def compare(model: tf.keras.Model, reference: FixedPointReference,
             signals: list[np.ndarray]) -> list[LayerComparison]:
     """Compare over every signal (T, C_in), each from a reset state. TensorFlow is imported
@@ -136,10 +128,10 @@ def compare(model: tf.keras.Model, reference: FixedPointReference,
             keras_words = np.round(keras_scaled)
             inputs = words[0] if i == 0 else np.round(keras_values[i] * 2.0**in_frac)
             acc, magnitude = conv.accumulate(inputs.astype(np.int64))
-            forced = _quantise(conv, acc)
+            forced = conv.output_words(acc)[0]
             error = float32_sum_error(conv.layer.kernel_size * conv.layer.in_channels + 1,
                                       magnitude)
-            low, high = _quantise(conv, acc - error), _quantise(conv, acc + error)
+            low, high = conv.output_words(acc - error)[0], conv.output_words(acc + error)[0]
             total = totals[conv.layer.name]
             total.words += keras_words.size
             total.differing += int(np.count_nonzero(keras_words != words[i + 1]))
@@ -234,7 +226,7 @@ def keras_distance(reference: FixedPointReference, x: np.ndarray,
         if conv.out_format is None:
             distance = steps * lsb
             continue
-        low, high = _quantise(conv, acc - steps), _quantise(conv, acc + steps)
+        low, high = conv.output_words(acc - steps)[0], conv.output_words(acc + steps)[0]
         if index < len(reference.layers) - 1 or layer.activation is not None:
             distance = np.maximum(high - word, word - low) * 2.0**-conv.out_frac
         else:  # a linear output: QKeras keeps the float sum, the reference rounds it

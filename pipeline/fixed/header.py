@@ -30,7 +30,7 @@ def header_text(model: ExportedModel) -> str:
     prefix = "".join(c if c.isalnum() else "_" for c in model.name)
     guard = f"{prefix.upper()}_WEIGHTS_H"
     fmt = model.input_format
-    lines = [f"/* {model.name}: integer weights exported by pipeline/export.py (format_version "
+    lines = [f"/* {model.name}: integer weights exported by the export stage (format_version "
              f"{FORMAT_VERSION}). A value is word * 2^-FRAC. See docs/export-format.md. */",
              f"#ifndef {guard}", f"#define {guard}", "#include <stdint.h>", "",
              f"#define {prefix.upper()}_INPUT_BITS {fmt.bits}",

@@ -53,7 +53,8 @@ class ConvLayer:
     kernel_format: FixedFormat | Po2Format
     bias: np.ndarray
     bias_format: FixedFormat
-    activation: FixedFormat | None  # None: linear, the accumulator is the output
+    activation: FixedFormat | None  # the output word; None: linear, the accumulator is passed on
+    relu: bool = False  # negatives become 0 before rounding (quantized_relu), said, not implied
 
     @property
     def in_channels(self) -> int:
@@ -224,8 +225,8 @@ def int64_words(layers: Sequence[ConvLayer]) -> None:
 
 def activation_name(layer: ConvLayer) -> str:
     """The activation's name in the weight file: relu, quantized_bits or linear."""
-    if layer.activation is None:
-        return "linear"
-    return "quantized_bits" if layer.activation.signed else "relu"
+    if layer.relu:
+        return "relu"
+    return "linear" if layer.activation is None else "quantized_bits"
 
 

@@ -50,6 +50,12 @@ def _fixed_format(quantizer, where: str) -> FixedFormat:
                       "(expected quantized_bits or quantized_relu)")
 
 
+def _is_relu(quantizer) -> bool:
+    from qkeras import quantized_relu
+
+    return isinstance(quantizer, quantized_relu)
+
+
 def _on_grid(values: np.ndarray, fmt: FixedFormat, where: str) -> np.ndarray:
     words = values.astype(np.float64) * 2.0**fmt.frac
     bad = (words != np.round(words)) | (words < fmt.min_word) | (words > fmt.max_word)
@@ -76,7 +82,8 @@ def _po2_words(values: np.ndarray, fmt: Po2Format, where: str) -> tuple[np.ndarr
                        zero.astype(np.int64))
 
 
-def _conv_layer(layer: QConv1D, activation: FixedFormat | None) -> ConvLayer:
+def _conv_layer(layer: QConv1D, activation: FixedFormat | None, relu: bool = False
+                ) -> ConvLayer:
     name = layer.name
     config = layer.get_config()
     if config["padding"] != "causal":
@@ -105,7 +112,7 @@ def _conv_layer(layer: QConv1D, activation: FixedFormat | None) -> ConvLayer:
     bias_format = _fixed_format(bias_q, f"{name} bias")
     bias = _on_grid(bias_q(layer.bias).numpy(), bias_format, f"{name} bias")
     return ConvLayer(name, int(config["kernel_size"][0]), int(config["dilation_rate"][0]),
-                     kernel, kernel_frac, kernel_format, bias, bias_format, activation)
+                     kernel, kernel_frac, kernel_format, bias, bias_format, activation, relu)
 
 
 def from_qkeras(model: tf.keras.Model, input_format: FixedFormat | None = None,
@@ -149,7 +156,8 @@ def from_qkeras(model: tf.keras.Model, input_format: FixedFormat | None = None,
                 convs.append(_conv_layer(pending, None))
             pending = layer
         elif isinstance(layer, QActivation) and pending is not None:
-            convs.append(_conv_layer(pending, _fixed_format(layer.quantizer, layer.name)))
+            convs.append(_conv_layer(pending, _fixed_format(layer.quantizer, layer.name),
+                                     relu=_is_relu(layer.quantizer)))
             pending = None
         else:
             raise ExportError(f"{layer.name}: layer {type(layer).__name__} is not supported "

@@ -7,10 +7,11 @@ moving head; the K taps are read at head - {K-1..0} x dilation. Products of inpu
 words are exact integers; they are summed with the bias (aligned to the products' LSB) in an
 accumulator wide enough for the worst case of these weights (`accumulator_bits`, from
 `pipeline.fixed.rules.accumulator`; the export refuses a model whose sums need more than
-int64 holds), so nothing is lost before the activation. The activation rounds half to even
-and saturates exactly as QKeras's quantisers do (`pipeline.fixed.words.requantize`). A
-linear layer inside the model (the first of a factorised pair) passes its accumulator on
-unchanged, at full width; a linear last layer rounds it to the model's output word.
+int64 holds), so nothing is lost before the activation. A layer the IR marks `relu` sets
+negatives to 0; then the output word rounds half to even and saturates exactly as QKeras's
+quantisers do (`pipeline.fixed.words.requantize`). A linear layer inside the model (the
+first of a factorised pair) passes its accumulator on unchanged, at full width; a linear
+last layer rounds it to the model's output word.
 
 Counters per layer: `saturations` (activation words clipped at the top or bottom of their
 format) and `overflows` (accumulators outside `accumulator_bits`, which the worst-case sizing
@@ -54,12 +55,20 @@ class ReferenceConv:
         self.saturations = 0
         self.overflows = 0
 
+    def output_words(self, acc: np.ndarray) -> tuple[np.ndarray, int]:
+        """The layer's output words of accumulators `acc`, and how many saturated: the ReLU
+        (if the layer has one, by name), then rounding half to even and saturation to the
+        output word; a linear layer inside the model passes `acc` on whole."""
+        if self.out_format is None:
+            return acc, 0
+        if self.layer.relu:
+            acc = np.maximum(acc, 0)
+        return requantize(acc, self.acc_frac, self.out_format)
+
     def _activate(self, acc: np.ndarray) -> np.ndarray:
         limit = np.int64(1) << (self.accumulator_bits - 1)
         self.overflows += int(np.count_nonzero((acc < -limit) | (acc >= limit)))
-        if self.out_format is None:
-            return acc
-        words, saturated = requantize(acc, self.acc_frac, self.out_format)
+        words, saturated = self.output_words(acc)
         self.saturations += saturated
         return words
 

@@ -128,12 +128,10 @@ def _read_layer(read: _Reader, entry: object, where: str, in_channels: int) -> C
     if c_in != in_channels:
         raise read.fail(f"{where}.in_channels", f"{c_in}, but the layer before gives "
                                                 f"{in_channels} channels")
-    activation_name = read.text(entry, "activation", where, ("relu", "quantized_bits", "linear"))
-    activation = None if activation_name == "linear" else read.fixed(entry, "activation_format",
-                                                                     where)
-    if activation is not None and activation.signed != (activation_name == "quantized_bits"):
-        raise read.fail(f"{where}.activation_format.signed",
-                        f"does not match activation {activation_name!r}")
+    kind = read.text(entry, "activation", where, ("relu", "quantized_bits", "linear"))
+    activation = None if kind == "linear" else read.fixed(entry, "activation_format", where)
+    if activation is not None and activation.signed != (kind == "quantized_bits"):
+        raise read.fail(f"{where}.activation_format.signed", f"does not match activation {kind!r}")
     kernel = read.get(entry, "kernel", where)
     shape = (k, c_in, c_out)
     encoding = read.text(kernel, "encoding", f"{where}.kernel", ("fixed", "po2"))
@@ -156,7 +154,8 @@ def _read_layer(read: _Reader, entry: object, where: str, in_channels: int) -> C
     bias_format = read.fixed(bias, "format", f"{where}.bias")
     bias_words = read.words(bias, "words", f"{where}.bias", (c_out,), bias_format.min_word,
                             bias_format.max_word)
-    return ConvLayer(name, k, dilation, words, frac, fmt, bias_words, bias_format, activation)
+    return ConvLayer(name, k, dilation, words, frac, fmt, bias_words, bias_format, activation,
+                     relu=kind == "relu")
 
 
 def from_dict(payload: object, source: str = "weights") -> ExportedModel:

@@ -89,7 +89,7 @@ def layer_list(exported: ExportedModel, config: HlsConfig) -> list[dict]:
             "inputs": [previous, RESET_NAME],
             "n_in": layer.in_channels, "n_out": layer.out_channels,
             "kernel_size": layer.kernel_size, "dilation": layer.dilation,
-            "multiplies": layer.multiplies,
+            "multiplies": layer.multiplies, "relu": layer.relu,
             "result_precision": result, "accum_precision": accum,
             "bias_precision": fixed_type(layer.bias_format, quantise=False),
             "bias_data": layer.bias * 2.0**-layer.bias_format.frac,

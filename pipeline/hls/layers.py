@@ -60,7 +60,8 @@ class CachedConv1D(Layer):
         Attribute("kernel_size"),
         Attribute("dilation"),
         Attribute("kernel_encoding", value_type=str),
-        Attribute("multiplies"),  # per sample at ReuseFactor 1 (pipeline.cost)
+        Attribute("multiplies"),  # per sample at ReuseFactor 1 (pipeline.fixed.rules)
+        Attribute("relu", value_type=bool),  # negatives to 0 before the output word
         ConfigurableAttribute("reuse_factor", default=1),
         TypeAttribute("accum"),
     ]
@@ -91,6 +92,7 @@ _CONFIG_TEMPLATE = """struct config{index} : nnet::cached_conv1d_config {{
     static const unsigned dilation = {dilation};
     static const unsigned reuse_factor = {reuse};
     static const unsigned multiplier_limit = {multiplier_limit};
+    static const bool relu = {relu_cpp};
     typedef ap_uint<{head_bits}> head_t;
     typedef ap_uint<{fill_bits}> fill_t;
     typedef {accum_t.name} accum_t;
@@ -116,6 +118,7 @@ class CachedConv1DConfigTemplate(LayerConfigTemplate):
         params["head_bits"] = max(1, (params["dilation"] - 1).bit_length())
         params["fill_bits"] = max(1, history.bit_length())
         params["multiplier_limit"] = max(1, -(-params["multiplies"] // params["reuse"]))
+        params["relu_cpp"] = "true" if node.get_attr("relu") else "false"
         params["product_args"] = (f", {node.get_attr('po2_zero_shift')}"
                                   if params["kernel_encoding"] == "po2_or_zero" else "")
         return self.template.format(**params)

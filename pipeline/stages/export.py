@@ -3,7 +3,7 @@
 Writes `exports/<model>/` (`weights.json`, the documented weight file, and `weights.h`, the
 same integers for C/C++) and `metrics/export/<model>.json`: per layer, the fixed-point
 reference's saturation and overflow counts on the test split, and the words in which it
-differs from QKeras (TensorFlow's float32 sums; see pipeline/equivalence.py), and the output
+differs from QKeras (TensorFlow's float32 sums; see pipeline/fixed/equivalence.py), and the output
 word chosen for a linear last layer (sized from the test split) with whether it can
 saturate. The same figures go to the model's MLflow run (`pipeline.tracking.model_run`).
 """

@@ -6,7 +6,7 @@ fixed-point reference, build_prj.tcl, csim.sh, README) to a staging folder, copi
 elsewhere and runs its csim.sh there, and renames it to `hls_projects/<model>/` only if
 every output word equals the reference's: a project that fails its own testbench is never
 left behind. `metrics/hls/<model>.json` holds the testbench's sample count and differing
-output words, and the analytic cost estimate (`pipeline/cost.py`); the same go to the
+output words, and the analytic cost estimate (`pipeline/fixed/cost.py`); the same go to the
 model's MLflow run.
 """
 

@@ -1,10 +1,10 @@
 """validate: the HLS design against the Keras model, the fixed-point reference and the target.
 
 Runs the HLS C simulation (g++), the QKeras model and the fixed-point reference over every
-test segment and a long sweep (`pipeline.synth.sweep`), each from reset. Writes
-`metrics/<model>.json` (`pipeline.validation.compare`, plus the hls stage's testbench and cost
-figures) and four plots in `plots/<model>/`, and logs both to a run nested under the model's
-MLflow training run (`pipeline.tracking.start_design_run`).
+test segment and a long sweep (`pipeline.data.synth.sweep`), each from reset. Writes
+`metrics/<model>.json` (`pipeline.evaluate.validation.compare`, plus the hls stage's testbench
+and cost figures) and four plots in `plots/<model>/`, and logs both to a run nested under the
+model's MLflow training run (`pipeline.tracking.start_design_run`).
 """
 
 import argparse

@@ -43,7 +43,8 @@ def predict_segments(model: tf.keras.Model, inputs: Sequence[np.ndarray]) -> lis
 
 
 def evaluate(model: tf.keras.Model, data: SplitData, skip: int) -> dict[str, float]:
-    """Test metrics of the model over whole test segments (`pipeline.metrics.segment_esr`)."""
+    """Test metrics of the model over whole test segments
+    (`pipeline.evaluate.metrics.segment_esr`)."""
     return segment_esr(data, predict_segments(model, data.inputs), skip)
 
 

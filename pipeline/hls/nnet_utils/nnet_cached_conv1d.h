@@ -11,8 +11,10 @@
 // which is exactly the zero history of the Keras model, without a clearing loop.
 //
 // Products are exact and summed with the bias in accum_t, which pipeline/hls sizes for the
-// worst case of the exported weights; the assignment to res_t then rounds half to even and
-// saturates (AP_RND_CONV, AP_SAT), as QKeras's quantisers do.
+// worst case of the exported weights. A layer whose config says `relu` sets negative sums to
+// 0 (by name: an unsigned result type would do it too, but a signed override must not undo
+// the ReLU); the assignment to res_t then rounds half to even and saturates (AP_RND_CONV,
+// AP_SAT), as QKeras's quantisers do.
 #ifndef NNET_CACHED_CONV1D_H_
 #define NNET_CACHED_CONV1D_H_
 
@@ -36,6 +38,7 @@ struct cached_conv1d_config {
     static const unsigned dilation = 1;
     static const unsigned reuse_factor = 1;
     static const unsigned multiplier_limit = 1;
+    static const bool relu = false;
     typedef ap_uint<1> head_t;
     typedef ap_uint<1> fill_t;
     typedef float accum_t;
@@ -134,6 +137,9 @@ void cached_conv1d(const data_T x[CONFIG_T::n_in], const bool reset, res_T y[CON
     }
     for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
         NNET_CACHED_HLS(HLS UNROLL)
+        if (CONFIG_T::relu && acc[o] < 0) {
+            acc[o] = 0;
+        }
         y[o] = acc[o];
     }
 }
