@@ -268,6 +268,8 @@ class HlsLayerConfig(_Strict):
     so the design may no longer match the fixed-point reference word for word."""
 
     reuse_factor: int | None = Field(default=None, ge=1)
+    # This layer's own sample rate for its fold (pipeline.folding.fold_for_rate).
+    target_sample_rate_hz: float | None = Field(default=None, gt=0)
     # e.g. ap_fixed<12,4,AP_RND_CONV,AP_SAT>
     result: str | None = Field(default=None, pattern=_AP_TYPE)
     accum: str | None = Field(default=None, pattern=_AP_TYPE)
@@ -280,6 +282,9 @@ class HlsConfig(_Strict):
     backend: Literal["Vitis", "Vivado"] = "Vitis"
     part: str = Field(default="xc7z020clg400-1", min_length=1)  # Zynq-7020 (PYNQ-Z2, Zybo Z7-20)
     clock_period_ns: float = Field(default=10.0, gt=0)
+    # The sample rate the folded designs (RTL, HLS) must keep up with at this clock: each
+    # layer gets the fewest product lanes whose interval fits one sample period.
+    target_sample_rate_hz: float = Field(default=192000.0, gt=0)
     reuse_factor: int = Field(default=1, ge=1)
     layers: dict[str, HlsLayerConfig] = {}
     project_name: str = Field(default="myproject", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -1,0 +1,252 @@
+"""One causal dilated convolution as a folded multiply-accumulate, a sample in and a sample
+out over valid/ready streams.
+
+A sample is taken in one cycle; then one pass per cycle (`LayerPlan.passes` of them) issues
+each row lane's delay-line read and the weight ROM read; their words reach the operand
+registers a cycle later, the products a cycle after that, then the adder tree and the
+accumulators, and each output group is rounded and saturated into the output register as it
+completes. One cycle after the passes, the carries of chunks that start inside a channel are
+written and the head moves on. The next sample is taken once the result has been handed on:
+the interval is the passes plus `OVERHEAD_CYCLES` (plus the adder tree's registers when
+rows are side by side), within `pipeline.folding.LAYER_OVERHEAD_CYCLES`.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from pipeline.rtl.arith import Accumulators, FixedProduct, Po2Product, Requantizer, tree_stages
+from pipeline.rtl.history import DelayLines, History
+from pipeline.rtl.plan import LayerPlan, Word
+
+PRODUCT_CYCLES = 3
+"""Cycles from a pass's issue to its registered product: the memory and ROM reads, the
+operand registers, the product register."""
+
+OVERHEAD_CYCLES = 6
+"""Cycles of a sample besides its passes, with no adder tree: 1 to take the sample in,
+`PRODUCT_CYCLES`, 1 to accumulate, 1 to round and saturate into the output register; the
+next sample is taken in the cycle after the result is handed on."""
+
+
+def word_shape(word: Word) -> Shape:
+    return signed(word.bits) if word.signed else unsigned(word.bits)
+
+
+def sample_layout(word: Word, channels: int) -> data.StructLayout:
+    """A stream payload: one word per channel, and the start-of-stream flag."""
+    return data.StructLayout({"words": data.ArrayLayout(word_shape(word), channels),
+                              "first": 1})
+
+
+class PassSequencer(wiring.Component):
+    """The passes of one sample: after `start`, `busy` for `passes` cycles, on row pass `q`
+    of output group `group` (ROM address `index`), and per row lane the row it is on:
+    its input `channel`, its `tap` (age in dilations), the `line_base` of its delay line
+    (line * dilation) and whether the row `exists` (the last chunk may be short)."""
+
+    def __init__(self, plan: LayerPlan):
+        self.plan = plan
+        fold, lanes = plan.fold, plan.lanes()
+        row_lanes = fold.rows
+        lines_depth = max(1, max(lane.delay_rows for lane in lanes)) * plan.dilation
+        super().__init__({
+            "start": In(1), "busy": Out(1), "done": Out(1),
+            "index": Out(range(fold.passes)), "q": Out(range(fold.row_passes)),
+            "group": Out(range(fold.output_passes)),
+            "first": Out(1), "last": Out(1), "last_group": Out(1),
+            "channel": Out(range(plan.in_channels + 1)).array(row_lanes),
+            "tap": Out(range(plan.kernel_size)).array(row_lanes),
+            "line_base": Out(range(lines_depth + plan.dilation)).array(row_lanes),
+            "exists": Out(1).array(row_lanes),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        plan, fold = self.plan, self.plan.fold
+        lanes = plan.lanes()
+        k_last = plan.kernel_size - 1
+        m.d.comb += [self.first.eq(self.q == 0), self.last.eq(self.q == fold.row_passes - 1),
+                     self.last_group.eq(self.group == fold.output_passes - 1),
+                     self.done.eq(self.busy & self.last & self.last_group)]
+
+        def restart_rows():
+            statements = []
+            for lane_index, lane in enumerate(lanes):
+                channel, tap = lane.rows[0] if lane.rows else (plan.in_channels, 0)
+                statements += [self.channel[lane_index].eq(channel),
+                               self.tap[lane_index].eq(tap),
+                               self.line_base[lane_index].eq(0)]
+            return statements
+
+        for lane_index, lane in enumerate(lanes):
+            m.d.comb += self.exists[lane_index].eq(self.q < len(lane.rows))
+        with m.If(self.start):
+            m.d.sync += [self.busy.eq(1), self.q.eq(0), self.group.eq(0), self.index.eq(0),
+                         *restart_rows()]
+        with m.Elif(self.busy):
+            m.d.sync += self.index.eq(self.index + 1)
+            with m.If(self.last):
+                m.d.sync += [self.q.eq(0), self.group.eq(self.group + 1), *restart_rows()]
+                with m.If(self.last_group):
+                    m.d.sync += self.busy.eq(0)
+            with m.Else():
+                m.d.sync += self.q.eq(self.q + 1)
+                for lane_index in range(fold.rows):
+                    channel, tap = self.channel[lane_index], self.tap[lane_index]
+                    base = self.line_base[lane_index]
+                    with m.If(tap == k_last):
+                        m.d.sync += [channel.eq(channel + 1), tap.eq(0)]
+                    with m.Else():
+                        m.d.sync += tap.eq(tap + 1)
+                    with m.If(tap != 0):
+                        m.d.sync += base.eq(base + plan.dilation)
+        return m
+
+
+class ConvLayer(wiring.Component):
+    """A layer of the plan between an input stream of `in_channels` words and an output
+    stream of `out_channels` words; the start-of-stream flag travels with the sample."""
+
+    def __init__(self, plan: LayerPlan):
+        self.plan = plan
+        super().__init__({
+            "i": In(stream.Signature(sample_layout(plan.in_word, plan.in_channels))),
+            "o": Out(stream.Signature(sample_layout(plan.out_word, plan.out_channels))),
+        })
+
+    @property
+    def interval(self) -> int:
+        """Cycles between samples when the output is taken at once."""
+        return self.plan.passes + OVERHEAD_CYCLES + tree_stages(self.plan.fold.rows)
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        plan, fold = self.plan, self.plan.fold
+        lanes = plan.lanes()
+        in_shape = word_shape(plan.in_word)
+        groups = fold.output_passes
+
+        m.submodules.history = history = History(plan.kernel_size, plan.dilation)
+        m.submodules.sequencer = seq = PassSequencer(plan)
+        field = plan.rom_field_bits
+        m.submodules.rom = rom = memory.Memory(shape=unsigned(field * fold.lanes),
+                                                depth=fold.passes, init=plan.rom())
+        rom_read = rom.read_port()
+        m.d.comb += rom_read.addr.eq(seq.index)
+
+        x = Signal(data.ArrayLayout(in_shape, plan.in_channels))
+        first = Signal()
+        carry = Signal()
+
+        # Operands, registered two cycles after the pass's issue.
+        operands = [Signal(in_shape, name=f"operand_{lane}") for lane in range(fold.rows)]
+        weights = Signal.like(rom_read.data)
+        m.d.sync += weights.eq(rom_read.data)
+        last_reads = []
+        for lane_index, lane in enumerate(lanes):
+            x_selected = Signal(in_shape, name=f"x_selected_{lane_index}")
+            is_input = Signal(name=f"is_input_{lane_index}")
+            seen = Signal(name=f"seen_{lane_index}")
+            m.d.sync += [x_selected.eq(x[seq.channel[lane_index]]),
+                         is_input.eq(seq.tap[lane_index] == 0),
+                         seen.eq(history.seen.bit_select(seq.tap[lane_index], 1))]
+            if lane.delay_rows == 0:
+                m.d.sync += operands[lane_index].eq(x_selected)
+                last_reads.append(None)
+                continue
+            lines = DelayLines(in_shape, lane.delay_rows, plan.dilation)
+            m.submodules[f"lines_{lane_index}"] = lines
+            last_reads.append(lines.rdata)
+            m.d.sync += operands[lane_index].eq(
+                Mux(is_input, x_selected, Mux(seen, lines.rdata, 0)))
+            tap = seq.tap[lane_index]
+            with m.If(carry):
+                m.d.comb += lines.addr.eq(history.head)
+            with m.Else():
+                m.d.comb += lines.addr.eq(seq.line_base[lane_index] + history.head)
+            # In the last group each row moves tap j-1's word into its line: the word read
+            # (or, for j = 1, the input selected) by the row before it in the chunk.
+            m.d.comb += [
+                lines.write.eq(seq.busy & seq.last_group & (tap != 0) & ~seq.first
+                               & seq.exists[lane_index]),
+                lines.wdata.eq(Mux(tap == 1, x_selected, lines.rdata)),
+            ]
+        # A chunk that starts inside channel i at tap j takes tap j-1's word from the end of
+        # the previous chunk, once the passes are done.
+        for lane_index, lane in enumerate(lanes):
+            if not lane.starts_inside_channel:
+                continue
+            channel, tap = lane.rows[0]
+            lines = m.submodules[f"lines_{lane_index}"]
+            source = x[channel] if tap == 1 else last_reads[lane_index - 1]
+            with m.If(carry):
+                m.d.comb += [lines.write.eq(1), lines.wdata.eq(source)]
+
+        # Products, three cycles after the issue; the tokens travel alongside.
+        m.submodules.accumulators = acc = Accumulators(
+            fold.rows, fold.outputs, plan.acc_bits,
+            [[plan.bias[g * fold.outputs + o] if g * fold.outputs + o < plan.out_channels
+              else 0 for o in range(fold.outputs)] for g in range(groups)])
+        for lane_index in range(fold.rows):
+            for out_lane in range(fold.outputs):
+                offset = (lane_index * fold.outputs + out_lane) * field
+                code = weights[offset:offset + field]
+                if plan.po2:
+                    low, _ = plan.po2_exponents
+                    unit = Po2Product(in_shape, plan.po2_shift_bits, low, plan.acc_bits,
+                                      plan.product_shift)
+                    m.d.comb += [unit.x.eq(operands[lane_index]), unit.code.eq(code)]
+                else:
+                    unit = FixedProduct(in_shape, word_shape(plan.weight_word), plan.acc_bits,
+                                        plan.product_shift)
+                    m.d.comb += [unit.x.eq(operands[lane_index]), unit.w.eq(code.as_signed())]
+                m.submodules[f"product_{lane_index}_{out_lane}"] = unit
+                m.d.comb += acc.products[out_lane][lane_index].eq(unit.product)
+        token = [seq.busy, seq.first, seq.last, seq.group]
+        for _ in range(PRODUCT_CYCLES):
+            delayed = [Signal.like(value) for value in token]
+            m.d.sync += [d.eq(v) for d, v in zip(delayed, token, strict=True)]
+            token = delayed
+        m.d.comb += [acc.valid.eq(token[0]), acc.first.eq(token[1]), acc.last.eq(token[2]),
+                     acc.group.eq(token[3])]
+
+        # Each completed group, rounded and saturated, into the output register.
+        finished = acc.done & (acc.done_group == groups - 1)
+        for out_lane in range(fold.outputs):
+            if plan.requantize is None:
+                word = acc.acc[out_lane]
+            else:
+                requantizer = Requantizer(plan.acc_bits, word_shape(plan.out_word),
+                                          plan.requantize)
+                m.submodules[f"requantize_{out_lane}"] = requantizer
+                m.d.comb += requantizer.acc.eq(acc.acc[out_lane])
+                word = requantizer.word
+            for group in range(groups):
+                channel = group * fold.outputs + out_lane
+                if channel < plan.out_channels:
+                    with m.If(acc.done & (acc.done_group == group)):
+                        m.d.sync += self.o.payload.words[channel].eq(word)
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(finished):
+            m.d.sync += [self.o.valid.eq(1), self.o.payload.first.eq(first)]
+
+        with m.FSM():
+            with m.State("idle"):
+                m.d.comb += self.i.ready.eq(~self.o.valid)
+                with m.If(self.i.valid & ~self.o.valid):
+                    m.d.sync += [x.eq(self.i.payload.words), first.eq(self.i.payload.first)]
+                    m.d.comb += [history.start.eq(1), history.first.eq(self.i.payload.first),
+                                 seq.start.eq(1)]
+                    m.next = "issue"
+            with m.State("issue"), m.If(seq.done):
+                m.next = "carry"
+            with m.State("carry"):
+                m.d.comb += [carry.eq(1), history.advance.eq(1)]
+                m.next = "drain"
+            with m.State("drain"), m.If(finished):
+                m.next = "idle"
+        return m
