@@ -291,6 +291,16 @@ class HlsConfig(_Strict):
     testbench_samples: int = Field(default=48000, ge=1)
 
 
+class RtlConfig(_Strict):
+    """The RTL design (pipeline/rtl): folded like the HLS design (`hls.clock_period_ns`,
+    `hls.target_sample_rate_hz`, `hls.layers`), simulated with CXXRTL, synthesised with
+    yosys and placed and routed with nextpnr-ecp5."""
+
+    sim_processes: int = Field(default=2, ge=1)  # CXXRTL simulations run side by side
+    place_and_route: bool = True  # nextpnr-ecp5 in the synth stage (Fmax, placed cells)
+    pnr_seed: int = Field(default=1, ge=1)
+
+
 class SweepConfig(_Strict):
     """The validation sweep: a triangle gliding exponentially over `frequency_range_hz`
     while its embedding goes once round the border of the square, corner to corner."""
@@ -324,6 +334,7 @@ class Params(_Strict):
     train: TrainConfig
     tracking: TrackingConfig = TrackingConfig()
     hls: HlsConfig = HlsConfig()
+    rtl: RtlConfig = RtlConfig()
     validation: ValidationConfig = ValidationConfig()
     models: list[str] = Field(min_length=1)
 

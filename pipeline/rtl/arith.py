@@ -23,7 +23,9 @@ class FixedProduct(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        m.d.sync += self.product.eq((self.x * self.w) << self.product_shift)
+        product = Signal.like(self.product, reset_less=True)
+        m.d.sync += product.eq((self.x * self.w) << self.product_shift)
+        m.d.comb += self.product.eq(product)
         return m
 
 
@@ -43,12 +45,14 @@ class Po2Product(wiring.Component):
         shifted = Signal(signed(self.acc_bits))
         m.d.comb += [wide.eq(self.x << (self.low + self.product_shift)),
                      shifted.eq(wide << self.code[2:])]
+        product = Signal.like(self.product, reset_less=True)
         with m.If(self.code[0]):
-            m.d.sync += self.product.eq(0)
+            m.d.sync += product.eq(0)
         with m.Elif(self.code[1]):
-            m.d.sync += self.product.eq(-shifted)
+            m.d.sync += product.eq(-shifted)
         with m.Else():
-            m.d.sync += self.product.eq(shifted)
+            m.d.sync += product.eq(shifted)
+        m.d.comb += self.product.eq(product)
         return m
 
 
@@ -97,7 +101,7 @@ class Accumulators(wiring.Component):
             if level % self.levels_per_stage == 0 or all(len(t) == 1 for t in terms):
                 registered = []
                 for t in terms:
-                    regs = [Signal(signed(self.acc_bits)) for _ in t]
+                    regs = [Signal(signed(self.acc_bits), reset_less=True) for _ in t]
                     m.d.sync += [reg.eq(term) for reg, term in zip(regs, t, strict=True)]
                     registered.append(regs)
                 terms = registered
@@ -108,15 +112,21 @@ class Accumulators(wiring.Component):
                 valid, first, last, group = flags
         for o in range(self.out_lanes):
             bias = Array(Const(b[o], signed(self.acc_bits)) for b in self.bias)[group]
+            acc = Signal(signed(self.acc_bits), name=f"acc_{o}", reset_less=True)
             with m.If(valid):
-                m.d.sync += self.acc[o].eq(Mux(first, bias, self.acc[o]) + terms[o][0])
+                m.d.sync += acc.eq(Mux(first, bias, acc) + terms[o][0])
+            m.d.comb += self.acc[o].eq(acc)
         m.d.sync += [self.done.eq(valid & last), self.done_group.eq(group)]
         return m
 
 
 class Requantizer(wiring.Component):
     """An accumulator to an activation word, combinationally: round half to even by
-    `shift` bits, then saturate to [low, high] (negatives to 0 for a relu)."""
+    `shift` bits, then saturate to [low, high] (negatives to 0 for a relu).
+
+    Whether the rounded value leaves [low, high] is decided from the accumulator itself,
+    by comparisons with constants that run beside the rounding adder; so the adder need
+    only be as wide as the output word, and the path is one carry chain, not two."""
 
     def __init__(self, acc_bits: int, out: Shape, rule: Requantize):
         self.acc_bits, self.rule = acc_bits, rule
@@ -125,19 +135,26 @@ class Requantizer(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         shift, low, high = self.rule.shift, self.rule.low, self.rule.high
-        rounded = Signal(signed(self.acc_bits + abs(shift) + 1))
+        acc, bits = self.acc, Shape.cast(self.word.shape()).width
+        rounded = Signal(bits)
         if shift <= 0:
-            m.d.comb += rounded.eq(self.acc << -shift)
+            above, below = (acc << -shift) > high, (acc << -shift) < low
+            m.d.comb += rounded.eq(acc << -shift)
         else:
-            floor = self.acc >> shift
-            half = self.acc[shift - 1]
-            below_half = self.acc[:shift - 1] != 0 if shift > 1 else Const(0)
+            floor = acc >> shift
+            half = acc[shift - 1]
+            below_half = acc[:shift - 1] != 0 if shift > 1 else Const(0)
             # Up when above half, or exactly half and the floor is odd (ties to even).
             up = half & (below_half | floor[0])
-            m.d.comb += rounded.eq(floor + up)
-        with m.If(rounded > high):
+            m.d.comb += rounded.eq(floor[:bits] + up)
+            # v + 1/2 rounds to v when v is even, else to v + 1.
+            top_tie = (high << shift) + (1 << (shift - 1))
+            above = acc >= top_tie if high % 2 else acc > top_tie
+            bottom_tie = ((low - 1) << shift) + (1 << (shift - 1))
+            below = acc <= bottom_tie if (low - 1) % 2 == 0 else acc < bottom_tie
+        with m.If(above):
             m.d.comb += self.word.eq(high)
-        with m.Elif(rounded < low):
+        with m.Elif(below):
             m.d.comb += self.word.eq(low)
         with m.Else():
             m.d.comb += self.word.eq(rounded)

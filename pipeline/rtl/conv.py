@@ -13,7 +13,7 @@ rows are side by side), within `pipeline.folding.LAYER_OVERHEAD_CYCLES`.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import Array, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -39,6 +39,11 @@ def sample_layout(word: Word, channels: int) -> data.StructLayout:
     """A stream payload: one word per channel, and the start-of-stream flag."""
     return data.StructLayout({"words": data.ArrayLayout(word_shape(word), channels),
                               "first": 1})
+
+
+def layer_interval(plan: LayerPlan) -> int:
+    """Cycles between samples of a layer whose output is taken at once."""
+    return plan.passes + OVERHEAD_CYCLES + tree_stages(plan.fold.rows)
 
 
 class PassSequencer(wiring.Component):
@@ -75,7 +80,7 @@ class PassSequencer(wiring.Component):
         def restart_rows():
             statements = []
             for lane_index, lane in enumerate(lanes):
-                channel, tap = lane.rows[0] if lane.rows else (plan.in_channels, 0)
+                channel, tap = lane.rows[0] if lane.rows else (0, 0)
                 statements += [self.channel[lane_index].eq(channel),
                                self.tap[lane_index].eq(tap),
                                self.line_base[lane_index].eq(0)]
@@ -91,7 +96,8 @@ class PassSequencer(wiring.Component):
             with m.If(self.last):
                 m.d.sync += [self.q.eq(0), self.group.eq(self.group + 1), *restart_rows()]
                 with m.If(self.last_group):
-                    m.d.sync += self.busy.eq(0)
+                    # Back to pass 0, so that the idle ROM address stays in range.
+                    m.d.sync += [self.busy.eq(0), self.index.eq(0)]
             with m.Else():
                 m.d.sync += self.q.eq(self.q + 1)
                 for lane_index in range(fold.rows):
@@ -101,7 +107,10 @@ class PassSequencer(wiring.Component):
                         m.d.sync += [channel.eq(channel + 1), tap.eq(0)]
                     with m.Else():
                         m.d.sync += tap.eq(tap + 1)
-                    with m.If(tap != 0):
+                    # The base stops at the lane's last line, so that the rows after it
+                    # (an input row, or the padding of a short chunk) address a real word.
+                    last_base = max(lanes[lane_index].delay_rows - 1, 0) * plan.dilation
+                    with m.If((tap != 0) & (base != last_base)):
                         m.d.sync += base.eq(base + plan.dilation)
         return m
 
@@ -116,11 +125,6 @@ class ConvLayer(wiring.Component):
             "i": In(stream.Signature(sample_layout(plan.in_word, plan.in_channels))),
             "o": Out(stream.Signature(sample_layout(plan.out_word, plan.out_channels))),
         })
-
-    @property
-    def interval(self) -> int:
-        """Cycles between samples when the output is taken at once."""
-        return self.plan.passes + OVERHEAD_CYCLES + tree_stages(self.plan.fold.rows)
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -137,17 +141,20 @@ class ConvLayer(wiring.Component):
         rom_read = rom.read_port()
         m.d.comb += rom_read.addr.eq(seq.index)
 
-        x = Signal(data.ArrayLayout(in_shape, plan.in_channels))
+        # Datapath registers need no reset: nothing reads them before they are written.
+        x = Array(Signal(in_shape, name=f"x_{channel}", reset_less=True)
+                  for channel in range(plan.in_channels))
         first = Signal()
         carry = Signal()
 
         # Operands, registered two cycles after the pass's issue.
-        operands = [Signal(in_shape, name=f"operand_{lane}") for lane in range(fold.rows)]
-        weights = Signal.like(rom_read.data)
+        operands = [Signal(in_shape, name=f"operand_{lane}", reset_less=True)
+                    for lane in range(fold.rows)]
+        weights = Signal.like(rom_read.data, reset_less=True)
         m.d.sync += weights.eq(rom_read.data)
         last_reads = []
         for lane_index, lane in enumerate(lanes):
-            x_selected = Signal(in_shape, name=f"x_selected_{lane_index}")
+            x_selected = Signal(in_shape, name=f"x_selected_{lane_index}", reset_less=True)
             is_input = Signal(name=f"is_input_{lane_index}")
             seen = Signal(name=f"seen_{lane_index}")
             m.d.sync += [x_selected.eq(x[seq.channel[lane_index]]),
@@ -215,6 +222,10 @@ class ConvLayer(wiring.Component):
 
         # Each completed group, rounded and saturated, into the output register.
         finished = acc.done & (acc.done_group == groups - 1)
+        out_words = [Signal(word_shape(plan.out_word), name=f"y_{channel}", reset_less=True)
+                     for channel in range(plan.out_channels)]
+        m.d.comb += [self.o.payload.words[channel].eq(word)
+                     for channel, word in enumerate(out_words)]
         for out_lane in range(fold.outputs):
             if plan.requantize is None:
                 word = acc.acc[out_lane]
@@ -228,17 +239,21 @@ class ConvLayer(wiring.Component):
                 channel = group * fold.outputs + out_lane
                 if channel < plan.out_channels:
                     with m.If(acc.done & (acc.done_group == group)):
-                        m.d.sync += self.o.payload.words[channel].eq(word)
+                        m.d.sync += out_words[channel].eq(word)
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)
+        out_first = Signal()
+        m.d.comb += self.o.payload.first.eq(out_first)
         with m.If(finished):
-            m.d.sync += [self.o.valid.eq(1), self.o.payload.first.eq(first)]
+            m.d.sync += [self.o.valid.eq(1), out_first.eq(first)]
 
         with m.FSM():
             with m.State("idle"):
                 m.d.comb += self.i.ready.eq(~self.o.valid)
                 with m.If(self.i.valid & ~self.o.valid):
-                    m.d.sync += [x.eq(self.i.payload.words), first.eq(self.i.payload.first)]
+                    m.d.sync += [*(x[channel].eq(self.i.payload.words[channel])
+                                   for channel in range(plan.in_channels)),
+                                 first.eq(self.i.payload.first)]
                     m.d.comb += [history.start.eq(1), history.first.eq(self.i.payload.first),
                                  seq.start.eq(1)]
                     m.next = "issue"
