@@ -19,12 +19,14 @@ class FixedProduct(wiring.Component):
 
     def __init__(self, x: Shape, w: Shape, acc_bits: int, product_shift: int):
         self.product_shift = product_shift
-        super().__init__({"x": In(x), "w": In(w), "product": Out(signed(acc_bits))})
+        super().__init__({"x": In(x), "w": In(w), "enable": In(1),
+                          "product": Out(signed(acc_bits))})
 
     def elaborate(self, platform) -> Module:
         m = Module()
         product = Signal.like(self.product, reset_less=True)
-        m.d.sync += product.eq((self.x * self.w) << self.product_shift)
+        with m.If(self.enable):
+            m.d.sync += product.eq((self.x * self.w) << self.product_shift)
         m.d.comb += self.product.eq(product)
         return m
 
@@ -36,7 +38,7 @@ class Po2Product(wiring.Component):
     def __init__(self, x: Shape, shift_bits: int, low: int, acc_bits: int,
                  product_shift: int):
         self.low, self.product_shift, self.acc_bits = low, product_shift, acc_bits
-        super().__init__({"x": In(x), "code": In(shift_bits + 2),
+        super().__init__({"x": In(x), "code": In(shift_bits + 2), "enable": In(1),
                           "product": Out(signed(acc_bits))})
 
     def elaborate(self, platform) -> Module:
@@ -46,12 +48,13 @@ class Po2Product(wiring.Component):
         m.d.comb += [wide.eq(self.x << (self.low + self.product_shift)),
                      shifted.eq(wide << self.code[2:])]
         product = Signal.like(self.product, reset_less=True)
-        with m.If(self.code[0]):
-            m.d.sync += product.eq(0)
-        with m.Elif(self.code[1]):
-            m.d.sync += product.eq(-shifted)
-        with m.Else():
-            m.d.sync += product.eq(shifted)
+        with m.If(self.enable):
+            with m.If(self.code[0]):
+                m.d.sync += product.eq(0)
+            with m.Elif(self.code[1]):
+                m.d.sync += product.eq(-shifted)
+            with m.Else():
+                m.d.sync += product.eq(shifted)
         m.d.comb += self.product.eq(product)
         return m
 
@@ -102,7 +105,8 @@ class Accumulators(wiring.Component):
                 registered = []
                 for t in terms:
                     regs = [Signal(signed(self.acc_bits), reset_less=True) for _ in t]
-                    m.d.sync += [reg.eq(term) for reg, term in zip(regs, t, strict=True)]
+                    with m.If(valid):
+                        m.d.sync += [reg.eq(term) for reg, term in zip(regs, t, strict=True)]
                     registered.append(regs)
                 terms = registered
                 flags = [Signal.like(valid), Signal.like(first), Signal.like(last),

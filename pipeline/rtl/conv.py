@@ -147,28 +147,42 @@ class ConvLayer(wiring.Component):
         first = Signal()
         carry = Signal()
 
+        # The tokens of the passes (valid, first, last, group), one cycle later per stage: at
+        # the issue, the reads, the operands and the products. The datapath registers load
+        # only when their stage holds a pass, which costs nothing in hardware (flip-flop
+        # enables) and skips their logic in the compiled simulation.
+        tokens = [[seq.busy, seq.first, seq.last, seq.group]]
+        for _ in range(PRODUCT_CYCLES):
+            delayed = [Signal.like(value) for value in tokens[-1]]
+            m.d.sync += [d.eq(v) for d, v in zip(delayed, tokens[-1], strict=True)]
+            tokens.append(delayed)
+
         # Operands, registered two cycles after the pass's issue.
         operands = [Signal(in_shape, name=f"operand_{lane}", reset_less=True)
                     for lane in range(fold.rows)]
         weights = Signal.like(rom_read.data, reset_less=True)
-        m.d.sync += weights.eq(rom_read.data)
+        with m.If(tokens[1][0]):
+            m.d.sync += weights.eq(rom_read.data)
         last_reads = []
         for lane_index, lane in enumerate(lanes):
             x_selected = Signal(in_shape, name=f"x_selected_{lane_index}", reset_less=True)
             is_input = Signal(name=f"is_input_{lane_index}")
             seen = Signal(name=f"seen_{lane_index}")
-            m.d.sync += [x_selected.eq(x[seq.channel[lane_index]]),
-                         is_input.eq(seq.tap[lane_index] == 0),
-                         seen.eq(history.seen.bit_select(seq.tap[lane_index], 1))]
+            with m.If(seq.busy):
+                m.d.sync += [x_selected.eq(x[seq.channel[lane_index]]),
+                             is_input.eq(seq.tap[lane_index] == 0),
+                             seen.eq(history.seen.bit_select(seq.tap[lane_index], 1))]
             if lane.delay_rows == 0:
-                m.d.sync += operands[lane_index].eq(x_selected)
+                with m.If(tokens[1][0]):
+                    m.d.sync += operands[lane_index].eq(x_selected)
                 last_reads.append(None)
                 continue
             lines = DelayLines(in_shape, lane.delay_rows, plan.dilation)
             m.submodules[f"lines_{lane_index}"] = lines
             last_reads.append(lines.rdata)
-            m.d.sync += operands[lane_index].eq(
-                Mux(is_input, x_selected, Mux(seen, lines.rdata, 0)))
+            with m.If(tokens[1][0]):
+                m.d.sync += operands[lane_index].eq(
+                    Mux(is_input, x_selected, Mux(seen, lines.rdata, 0)))
             tap = seq.tap[lane_index]
             with m.If(carry):
                 m.d.comb += lines.addr.eq(history.head)
@@ -205,18 +219,16 @@ class ConvLayer(wiring.Component):
                     low, _ = plan.po2_exponents
                     unit = Po2Product(in_shape, plan.po2_shift_bits, low, plan.acc_bits,
                                       plan.product_shift)
-                    m.d.comb += [unit.x.eq(operands[lane_index]), unit.code.eq(code)]
+                    m.d.comb += [unit.x.eq(operands[lane_index]), unit.code.eq(code),
+                                 unit.enable.eq(tokens[2][0])]
                 else:
                     unit = FixedProduct(in_shape, word_shape(plan.weight_word), plan.acc_bits,
                                         plan.product_shift)
-                    m.d.comb += [unit.x.eq(operands[lane_index]), unit.w.eq(code.as_signed())]
+                    m.d.comb += [unit.x.eq(operands[lane_index]), unit.w.eq(code.as_signed()),
+                                 unit.enable.eq(tokens[2][0])]
                 m.submodules[f"product_{lane_index}_{out_lane}"] = unit
                 m.d.comb += acc.products[out_lane][lane_index].eq(unit.product)
-        token = [seq.busy, seq.first, seq.last, seq.group]
-        for _ in range(PRODUCT_CYCLES):
-            delayed = [Signal.like(value) for value in token]
-            m.d.sync += [d.eq(v) for d, v in zip(delayed, token, strict=True)]
-            token = delayed
+        token = tokens[PRODUCT_CYCLES]
         m.d.comb += [acc.valid.eq(token[0]), acc.first.eq(token[1]), acc.last.eq(token[2]),
                      acc.group.eq(token[3])]
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,11 +97,15 @@ def synthesize(project: Project, reports: Path, place_and_route: bool = True,
         work = Path(tmp)
         for name in (VERILOG, ECP5_SCRIPT, XC7_SCRIPT):
             shutil.copyfile(project.path / name, work / name)
-        run = yosys(ECP5_SCRIPT, work, f"{project.path}: yosys synth_ecp5", "ecp5.log")
-        seconds["ecp5_synth_seconds"] = run.seconds
+        # The two syntheses are independent single-threaded runs: side by side.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            xc7 = pool.submit(yosys, XC7_SCRIPT, work, f"{project.path}: yosys synth_xilinx",
+                              "xc7.log")
+            ecp5 = yosys(ECP5_SCRIPT, work, f"{project.path}: yosys synth_ecp5", "ecp5.log")
+            xc7_run = xc7.result()
+        seconds["ecp5_synth_seconds"] = ecp5.seconds
+        seconds["xc7_synth_seconds"] = xc7_run.seconds
         metrics.update(ecp5_figures(_cells(work / "ecp5_stat.json")))
-        run = yosys(XC7_SCRIPT, work, f"{project.path}: yosys synth_xilinx", "xc7.log")
-        seconds["xc7_synth_seconds"] = run.seconds
         metrics.update(xc7_figures(_cells(work / "xc7_stat.json")))
         kept = ["ecp5.log", "ecp5_stat.json", "xc7.log", "xc7_stat.json"]
         if place_and_route:
