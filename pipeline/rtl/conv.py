@@ -13,7 +13,7 @@ rows are side by side), within `pipeline.folding.LAYER_OVERHEAD_CYCLES`.
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -48,21 +48,25 @@ def layer_interval(plan: LayerPlan) -> int:
 
 class PassSequencer(wiring.Component):
     """The passes of one sample: after `start`, `busy` for `passes` cycles, on row pass `q`
-    of output group `group` (ROM address `index`), and per row lane the row it is on:
-    its input `channel`, its `tap` (age in dilations), the `line_base` of its delay line
-    (line * dilation) and whether the row `exists` (the last chunk may be short)."""
+    of output group `group` (ROM address `index`), and per row lane the row it is on: its
+    input channel as (`source_group`, `source_lane`) of the `source_lanes` words the layer
+    before writes at a time, its `tap` (age in dilations), the `line_base` of its delay line
+    (line * dilation) and whether the row `exists` (the last chunk may be short; its padding
+    repeats the chunk's last row)."""
 
-    def __init__(self, plan: LayerPlan):
-        self.plan = plan
+    def __init__(self, plan: LayerPlan, source_lanes: int):
+        self.plan, self.source_lanes = plan, source_lanes
         fold, lanes = plan.fold, plan.lanes()
         row_lanes = fold.rows
         lines_depth = max(1, max(lane.delay_rows for lane in lanes)) * plan.dilation
+        source_groups = -(-plan.in_channels // source_lanes)
         super().__init__({
             "start": In(1), "busy": Out(1), "done": Out(1),
             "index": Out(range(fold.passes)), "q": Out(range(fold.row_passes)),
             "group": Out(range(fold.output_passes)),
             "first": Out(1), "last": Out(1), "last_group": Out(1),
-            "channel": Out(range(plan.in_channels + 1)).array(row_lanes),
+            "source_group": Out(range(source_groups)).array(row_lanes),
+            "source_lane": Out(range(source_lanes)).array(row_lanes),
             "tap": Out(range(plan.kernel_size)).array(row_lanes),
             "line_base": Out(range(lines_depth + plan.dilation)).array(row_lanes),
             "exists": Out(1).array(row_lanes),
@@ -81,9 +85,10 @@ class PassSequencer(wiring.Component):
             statements = []
             for lane_index, lane in enumerate(lanes):
                 channel, tap = lane.rows[0] if lane.rows else (0, 0)
-                statements += [self.channel[lane_index].eq(channel),
-                               self.tap[lane_index].eq(tap),
-                               self.line_base[lane_index].eq(0)]
+                statements += [
+                    self.source_group[lane_index].eq(channel // self.source_lanes),
+                    self.source_lane[lane_index].eq(channel % self.source_lanes),
+                    self.tap[lane_index].eq(tap), self.line_base[lane_index].eq(0)]
             return statements
 
         for lane_index, lane in enumerate(lanes):
@@ -100,31 +105,64 @@ class PassSequencer(wiring.Component):
                     m.d.sync += [self.busy.eq(0), self.index.eq(0)]
             with m.Else():
                 m.d.sync += self.q.eq(self.q + 1)
-                for lane_index in range(fold.rows):
-                    channel, tap = self.channel[lane_index], self.tap[lane_index]
-                    base = self.line_base[lane_index]
-                    with m.If(tap == k_last):
-                        m.d.sync += [channel.eq(channel + 1), tap.eq(0)]
-                    with m.Else():
-                        m.d.sync += tap.eq(tap + 1)
-                    # The base stops at the lane's last line, so that the rows after it
-                    # (an input row, or the padding of a short chunk) address a real word.
-                    last_base = max(lanes[lane_index].delay_rows - 1, 0) * plan.dilation
-                    with m.If((tap != 0) & (base != last_base)):
-                        m.d.sync += base.eq(base + plan.dilation)
+                for lane_index, lane in enumerate(lanes):
+                    group, lane_word = (self.source_group[lane_index],
+                                        self.source_lane[lane_index])
+                    tap, base = self.tap[lane_index], self.line_base[lane_index]
+                    with m.If(self.q + 1 < len(lane.rows)):
+                        with m.If(tap == k_last):
+                            m.d.sync += tap.eq(0)
+                            with m.If(lane_word == self.source_lanes - 1):
+                                m.d.sync += [lane_word.eq(0), group.eq(group + 1)]
+                            with m.Else():
+                                m.d.sync += lane_word.eq(lane_word + 1)
+                        with m.Else():
+                            m.d.sync += tap.eq(tap + 1)
+                        # The base stops at the lane's last line, so that an input row
+                        # after it addresses a real word.
+                        last_base = max(lane.delay_rows - 1, 0) * plan.dilation
+                        with m.If((tap != 0) & (base != last_base)):
+                            m.d.sync += base.eq(base + plan.dilation)
         return m
 
 
 class ConvLayer(wiring.Component):
-    """A layer of the plan between an input stream of `in_channels` words and an output
-    stream of `out_channels` words; the start-of-stream flag travels with the sample."""
+    """A layer of the plan between an input and an output stream; the start-of-stream flag
+    travels with the sample.
 
-    def __init__(self, plan: LayerPlan):
-        self.plan = plan
-        super().__init__({
-            "i": In(stream.Signature(sample_layout(plan.in_word, plan.in_channels))),
-            "o": Out(stream.Signature(sample_layout(plan.out_word, plan.out_channels))),
-        })
+    The first layer takes its input words in the stream's payload (`source_lanes` None)
+    into registers; a later one reads them from the `Handoff` its producer writes, which
+    writes `source_lanes` words at a time (`read_*` ports). Likewise the last layer gives
+    its words in the output payload, an earlier one writes them to the next `Handoff`
+    (`to_handoff`, `write_*` ports) and the handshake hands the bank over."""
+
+    def __init__(self, plan: LayerPlan, source_lanes: int | None = None,
+                 to_handoff: bool = False):
+        self.plan, self.to_handoff = plan, to_handoff
+        self.registered_input = source_lanes is None
+        self.source_lanes = plan.in_channels if source_lanes is None else source_lanes
+        fold = plan.fold
+        flag = data.StructLayout({"first": 1})
+        members = {
+            "i": In(stream.Signature(sample_layout(plan.in_word, plan.in_channels)
+                                     if self.registered_input else flag)),
+            "o": Out(stream.Signature(flag if to_handoff else
+                                      sample_layout(plan.out_word, plan.out_channels))),
+        }
+        if not self.registered_input:
+            source_groups = -(-plan.in_channels // self.source_lanes)
+            members.update({
+                "read_en": Out(1).array(fold.rows),
+                "read_group": Out(range(source_groups)).array(fold.rows),
+                "read_lane": Out(range(self.source_lanes)).array(fold.rows),
+                "read_data": In(word_shape(plan.in_word)).array(fold.rows),
+            })
+        if to_handoff:
+            members.update({
+                "write": Out(1), "write_group": Out(range(fold.output_passes)),
+                "write_data": Out(plan.out_word.bits * fold.outputs),
+            })
+        super().__init__(members)
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -134,18 +172,19 @@ class ConvLayer(wiring.Component):
         groups = fold.output_passes
 
         m.submodules.history = history = History(plan.kernel_size, plan.dilation)
-        m.submodules.sequencer = seq = PassSequencer(plan)
+        m.submodules.sequencer = seq = PassSequencer(plan, self.source_lanes)
         field = plan.rom_field_bits
         m.submodules.rom = rom = memory.Memory(shape=unsigned(field * fold.lanes),
                                                 depth=fold.passes, init=plan.rom())
         rom_read = rom.read_port()
         m.d.comb += rom_read.addr.eq(seq.index)
 
-        # Datapath registers need no reset: nothing reads them before they are written.
-        x = Array(Signal(in_shape, name=f"x_{channel}", reset_less=True)
-                  for channel in range(plan.in_channels))
         first = Signal()
         carry = Signal()
+        if self.registered_input:
+            # Datapath registers need no reset: nothing reads them before they are written.
+            x = Array(Signal(in_shape, name=f"x_{channel}", reset_less=True)
+                      for channel in range(plan.in_channels))
 
         # The tokens of the passes (valid, first, last, group), one cycle later per stage: at
         # the issue, the reads, the operands and the products. The datapath registers load
@@ -163,14 +202,24 @@ class ConvLayer(wiring.Component):
         weights = Signal.like(rom_read.data, reset_less=True)
         with m.If(tokens[1][0]):
             m.d.sync += weights.eq(rom_read.data)
-        last_reads = []
+        last_reads, selected = [], []
         for lane_index, lane in enumerate(lanes):
-            x_selected = Signal(in_shape, name=f"x_selected_{lane_index}", reset_less=True)
+            # The input word of this cycle's row, one cycle after its issue.
+            if self.registered_input:
+                x_selected = Signal(in_shape, name=f"x_selected_{lane_index}",
+                                    reset_less=True)
+                with m.If(seq.busy):
+                    m.d.sync += x_selected.eq(x[seq.source_lane[lane_index]])
+            else:
+                m.d.comb += [self.read_en[lane_index].eq(seq.busy),
+                             self.read_group[lane_index].eq(seq.source_group[lane_index]),
+                             self.read_lane[lane_index].eq(seq.source_lane[lane_index])]
+                x_selected = self.read_data[lane_index]
+            selected.append(x_selected)
             is_input = Signal(name=f"is_input_{lane_index}")
             seen = Signal(name=f"seen_{lane_index}")
             with m.If(seq.busy):
-                m.d.sync += [x_selected.eq(x[seq.channel[lane_index]]),
-                             is_input.eq(seq.tap[lane_index] == 0),
+                m.d.sync += [is_input.eq(seq.tap[lane_index] == 0),
                              seen.eq(history.seen.bit_select(seq.tap[lane_index], 1))]
             if lane.delay_rows == 0:
                 with m.If(tokens[1][0]):
@@ -200,9 +249,10 @@ class ConvLayer(wiring.Component):
         for lane_index, lane in enumerate(lanes):
             if not lane.starts_inside_channel:
                 continue
-            channel, tap = lane.rows[0]
+            _, tap = lane.rows[0]
             lines = m.submodules[f"lines_{lane_index}"]
-            source = x[channel] if tap == 1 else last_reads[lane_index - 1]
+            # The previous chunk ends on (channel, tap - 1): its input word, or its read.
+            source = selected[lane_index - 1] if tap == 1 else last_reads[lane_index - 1]
             with m.If(carry):
                 m.d.comb += [lines.write.eq(1), lines.wdata.eq(source)]
 
@@ -234,24 +284,30 @@ class ConvLayer(wiring.Component):
 
         # Each completed group, rounded and saturated, into the output register.
         finished = acc.done & (acc.done_group == groups - 1)
-        out_words = [Signal(word_shape(plan.out_word), name=f"y_{channel}", reset_less=True)
-                     for channel in range(plan.out_channels)]
-        m.d.comb += [self.o.payload.words[channel].eq(word)
-                     for channel, word in enumerate(out_words)]
+        words = []
         for out_lane in range(fold.outputs):
             if plan.requantize is None:
-                word = acc.acc[out_lane]
-            else:
-                requantizer = Requantizer(plan.acc_bits, word_shape(plan.out_word),
-                                          plan.requantize)
-                m.submodules[f"requantize_{out_lane}"] = requantizer
-                m.d.comb += requantizer.acc.eq(acc.acc[out_lane])
-                word = requantizer.word
-            for group in range(groups):
-                channel = group * fold.outputs + out_lane
-                if channel < plan.out_channels:
-                    with m.If(acc.done & (acc.done_group == group)):
-                        m.d.sync += out_words[channel].eq(word)
+                words.append(acc.acc[out_lane])
+                continue
+            requantizer = Requantizer(plan.acc_bits, word_shape(plan.out_word),
+                                      plan.requantize)
+            m.submodules[f"requantize_{out_lane}"] = requantizer
+            m.d.comb += requantizer.acc.eq(acc.acc[out_lane])
+            words.append(requantizer.word)
+        if self.to_handoff:
+            m.d.comb += [self.write.eq(acc.done), self.write_group.eq(acc.done_group),
+                         self.write_data.eq(Cat(*words))]
+        else:
+            out_words = [Signal(word_shape(plan.out_word), name=f"y_{channel}",
+                                reset_less=True) for channel in range(plan.out_channels)]
+            m.d.comb += [self.o.payload.words[channel].eq(word)
+                         for channel, word in enumerate(out_words)]
+            for out_lane, word in enumerate(words):
+                for group in range(groups):
+                    channel = group * fold.outputs + out_lane
+                    if channel < plan.out_channels:
+                        with m.If(acc.done & (acc.done_group == group)):
+                            m.d.sync += out_words[channel].eq(word)
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)
         out_first = Signal()
@@ -263,9 +319,10 @@ class ConvLayer(wiring.Component):
             with m.State("idle"):
                 m.d.comb += self.i.ready.eq(~self.o.valid)
                 with m.If(self.i.valid & ~self.o.valid):
-                    m.d.sync += [*(x[channel].eq(self.i.payload.words[channel])
-                                   for channel in range(plan.in_channels)),
-                                 first.eq(self.i.payload.first)]
+                    m.d.sync += first.eq(self.i.payload.first)
+                    if self.registered_input:
+                        m.d.sync += [x[channel].eq(self.i.payload.words[channel])
+                                     for channel in range(plan.in_channels)]
                     m.d.comb += [history.start.eq(1), history.first.eq(self.i.payload.first),
                                  seq.start.eq(1)]
                     m.next = "issue"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Elaboratable, Module, Signal
 
 from pipeline.rtl.conv import ConvLayer, word_shape
+from pipeline.rtl.handoff import Handoff
 from pipeline.rtl.plan import DesignPlan, Word
 
 
@@ -25,7 +26,14 @@ class Network(Elaboratable):
 
     def __init__(self, plan: DesignPlan):
         self.plan = plan
-        self.layers = [ConvLayer(layer) for layer in plan.layers]
+        last = len(plan.layers) - 1
+        self.layers = [ConvLayer(layer, None if index == 0 else plan.layers[index - 1]
+                                 .fold.outputs, to_handoff=index < last)
+                       for index, layer in enumerate(plan.layers)]
+        self.handoffs = [Handoff(word_shape(producer.out_word), producer.out_channels,
+                                 producer.fold.outputs, consumer.fold.rows)
+                         for producer, consumer in zip(plan.layers, plan.layers[1:],
+                                                       strict=False)]
         in_lane, out_lane = lane_bits(plan.in_word), lane_bits(plan.out_word)
         self.s_axis_tdata = Signal(in_lane * plan.in_channels)
         self.s_axis_tuser = Signal()
@@ -53,10 +61,21 @@ class Network(Elaboratable):
             m.d.comb += first.i.payload.words[channel].eq(lane[:plan.in_word.bits])
         m.d.comb += [first.i.payload.first.eq(self.s_axis_tuser),
                      first.i.valid.eq(self.s_axis_tvalid), self.s_axis_tready.eq(first.i.ready)]
-        for upstream, downstream in zip(self.layers, self.layers[1:], strict=False):
-            m.d.comb += [downstream.i.payload.eq(upstream.o.payload),
+        for index, handoff in enumerate(self.handoffs):
+            upstream, downstream = self.layers[index], self.layers[index + 1]
+            m.submodules[f"handoff_{index}"] = handoff
+            m.d.comb += [downstream.i.payload.first.eq(upstream.o.payload.first),
                          downstream.i.valid.eq(upstream.o.valid),
-                         upstream.o.ready.eq(downstream.i.ready)]
+                         upstream.o.ready.eq(downstream.i.ready),
+                         handoff.transfer.eq(upstream.o.valid & downstream.i.ready),
+                         handoff.write.eq(upstream.write),
+                         handoff.write_group.eq(upstream.write_group),
+                         handoff.write_data.eq(upstream.write_data)]
+            for reader in range(handoff.readers):
+                m.d.comb += [handoff.read_en[reader].eq(downstream.read_en[reader]),
+                             handoff.read_group[reader].eq(downstream.read_group[reader]),
+                             handoff.read_lane[reader].eq(downstream.read_lane[reader]),
+                             downstream.read_data[reader].eq(handoff.read_data[reader])]
         out_lane = lane_bits(plan.out_word)
         words = []
         for channel in range(plan.out_channels):
