@@ -102,16 +102,31 @@ def segments(test_split, samples: int = 24_000):
     return out
 
 
-def simulate_segments(model, folds, xs, tmp_path, **stalls):
+@pytest.fixture(scope="module")
+def compiled(models, tmp_path_factory):
+    """The compiled CXXRTL model of (model name, fold choice), built once per module."""
+    built = {}
+
+    def get(name, choice):
+        if (name, choice) not in built:
+            model = models[name]
+            plan = plan_design(model, folds_for(model, choice), CLOCK_HZ)
+            folder = tmp_path_factory.mktemp(f"{name}_{choice}")
+            project = write_project(plan, FixedPointReference(model), folder / "p", PART)
+            built[name, choice] = (CxxrtlSimulation(project), plan)
+        return built[name, choice]
+
+    return get
+
+
+def simulate_segments(compiled, name, choice, model, xs, **stalls):
     """The segments back to back through the compiled design, a start-of-stream flag on
-    each one's first sample. Returns the output words, their flags, the input flags, the
-    run's figures and the plan."""
-    plan = plan_design(model, folds, CLOCK_HZ)
-    project = write_project(plan, FixedPointReference(model), tmp_path / "project", PART)
+    each one's first sample. Returns the run (output words, their flags, figures), the
+    input flags and the plan."""
+    simulation, plan = compiled(name, choice)
     words = np.concatenate([model.input_format.words(x) for x in xs])
     firsts = segment_starts([len(x) for x in xs])
-    run = CxxrtlSimulation(project).run(words, firsts, **stalls)
-    return run, firsts, plan
+    return simulation.run(words, firsts, **stalls), firsts, plan
 
 
 def expected_words(model, xs):
@@ -126,10 +141,10 @@ CASES = [("tiny_po2_pair", "rate"), ("tiny_po2_pair", 1), ("tiny_po2_pair", 3),
 
 @pytest.mark.parametrize(("name", "choice"), CASES)
 def test_rtl_equals_the_reference_word_for_word_from_every_start_of_stream(
-        name, choice, models, test_split, tmp_path):
+        name, choice, models, compiled, test_split):
     model = models[name]
     xs = segments(test_split)
-    run, firsts, plan = simulate_segments(model, folds_for(model, choice), xs, tmp_path)
+    run, firsts, plan = simulate_segments(compiled, name, choice, model, xs)
     expected = expected_words(model, xs)
     assert len(xs) >= 8 and run.words.shape == expected.shape
     np.testing.assert_array_equal(run.words, expected)
@@ -139,25 +154,23 @@ def test_rtl_equals_the_reference_word_for_word_from_every_start_of_stream(
     assert run.stats["interval_max"] <= max(layer.fold.interval for layer in plan.layers)
 
 
-def test_without_a_flag_the_history_carries_on(models, test_split, tmp_path):
+def test_without_a_flag_the_history_carries_on(models, compiled, test_split):
     model = models["k3_8bit"]
     xs = test_split[:3]
-    plan = plan_design(model, folds_for(model, "rate"), CLOCK_HZ)
-    project = write_project(plan, FixedPointReference(model), tmp_path / "p", PART)
     whole = np.concatenate(xs)
     firsts = np.zeros(len(whole), dtype=np.int64)
     firsts[0] = 1
-    run = CxxrtlSimulation(project).run(model.input_format.words(whole), firsts)
+    run = compiled("k3_8bit", "rate")[0].run(model.input_format.words(whole), firsts)
     expected = FixedPointReference(model).run_words(whole)[-1]
     np.testing.assert_array_equal(run.words, expected)
     # ... and differs from restarting each segment, so the flags above did clear it.
     assert np.any(run.words != expected_words(model, xs))
 
 
-def test_stalls_on_both_handshakes_change_no_word(models, test_split, tmp_path):
+def test_stalls_on_both_handshakes_change_no_word(models, compiled, test_split):
     model = models["tiny_po2_pair"]
     xs = test_split[:4]
-    run, firsts, _ = simulate_segments(model, folds_for(model, 3), xs, tmp_path,
+    run, firsts, _ = simulate_segments(compiled, "tiny_po2_pair", 3, model, xs,
                                        source_idle_percent=30, sink_busy_percent=60, seed=3)
     np.testing.assert_array_equal(run.words, expected_words(model, xs))
     np.testing.assert_array_equal(run.firsts, firsts)
