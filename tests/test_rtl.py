@@ -134,9 +134,11 @@ def expected_words(model, xs):
     return np.concatenate([reference.run_words(x)[-1] for x in xs])
 
 
-CASES = [("tiny_po2_pair", "rate"), ("tiny_po2_pair", 1), ("tiny_po2_pair", 3),
-         ("k3_8bit", "rate"), ("k3_8bit", 5), ("two_outputs_d64", "rate"),
-         ("two_outputs_d64", 3), ("k2_seven_layers", "rate")]
+CASES = [("tiny_po2_pair", "rate"), ("tiny_po2_pair", 3), ("k3_8bit", "rate"),
+         ("k3_8bit", 5), ("two_outputs_d64", "rate"), ("two_outputs_d64", 1),
+         ("k2_seven_layers", "rate")]
+"""(model, fold): 'rate' is the default fold (one lane per layer here), 1 a product unit
+per weight, 3 and 5 rows side by side with chunks that start inside a channel."""
 
 
 @pytest.mark.parametrize(("name", "choice"), CASES)
