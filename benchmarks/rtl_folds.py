@@ -85,7 +85,8 @@ def main() -> None:
             m, s = result.metrics, result.seconds
             lanes = "/".join(str(layer.fold.lanes) + ("s" if layer.po2 else "")
                              for layer in plan.layers)
-            fmax = f"{m['ecp5_fmax_mhz']:.1f}" if "ecp5_fmax_mhz" in m else "-"
+            fmax = (f"{m['ecp5_fmax_mhz']:.1f}" + ("" if m["ecp5_timing_met"] else " (fails)")
+                    if "ecp5_fmax_mhz" in m else "-")
             pnr = f"{s['pnr_seconds']:.0f}" if "pnr_seconds" in s else "-"
             print(f"| {model} | {choice} | {lanes} | {analytic} | {m['ecp5_mult18']} | "
                   f"{m['xc7_dsp48']} | {m['ecp5_lut4']} | {m['ecp5_ff']} | "

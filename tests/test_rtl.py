@@ -286,7 +286,8 @@ def test_folds_follow_the_config(models):
 def stage_inputs(tmp_path_factory):
     """A tiny model's weights and a small dataset, as the stages read them."""
     folder = tmp_path_factory.mktemp("stage")
-    params_path = write_yaml(folder / "params.yaml", small_params())
+    # A 500 MHz clock, which the ECP5 does not reach: place and route reports the Fmax.
+    params_path = write_yaml(folder / "params.yaml", small_params(**{"hls.clock_period_ns": 2.0}))
     params = load_params(params_path)
     write_dataset(folder / "data", synthesize_data(params.data.synth, params.data.sample_rate,
                                                    params.seed))
@@ -319,6 +320,8 @@ def test_rtl_and_synth_stages_write_their_metrics(stage_inputs):
                 "cycles_per_sample", "max_sample_rate_hz"):
         assert key in metrics, key
     assert metrics["ecp5_mult18"] == metrics["rtl_multipliers"]
+    assert metrics["clock_hz"] == 5e8 and metrics["ecp5_fmax_mhz"] < 500
+    assert metrics["ecp5_timing_met"] == 0
     assert metrics["max_sample_rate_hz"] == pytest.approx(
         metrics["ecp5_fmax_mhz"] * 1e6 / metrics["cycles_per_sample"])
     assert (folder / "synth_reports/tiny/pnr_report.json").exists()

@@ -44,7 +44,9 @@ def main() -> None:
                                      simulated["cycles_per_sample"])
     metrics = {**simulated, **figures}
     write_json_atomic(metrics_path, metrics)
-    timing = (f"; Fmax {metrics['ecp5_fmax_mhz']:.1f} MHz, "
+    timing = (f"; Fmax {metrics['ecp5_fmax_mhz']:.1f} MHz (the clock is "
+              f"{metrics['clock_hz'] / 1e6:g} MHz: timing "
+              f"{'met' if metrics['ecp5_timing_met'] else 'NOT met'}), "
               f"{metrics['max_sample_rate_hz']:,.0f} samples/s"
               if "ecp5_fmax_mhz" in metrics else "")
     print(f"synth {args.model}: ECP5 {metrics['ecp5_mult18']} MULT18X18D, "
