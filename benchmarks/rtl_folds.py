@@ -86,7 +86,7 @@ def main() -> None:
             lanes = "/".join(str(layer.fold.lanes) + ("s" if layer.po2 else "")
                              for layer in plan.layers)
             fmax = (f"{m['ecp5_fmax_mhz']:.1f}" + ("" if m["ecp5_timing_met"] else " (fails)")
-                    if "ecp5_fmax_mhz" in m else "-")
+                    if "ecp5_fmax_mhz" in m else "-" if m["ecp5_fits"] else "does not fit")
             pnr = f"{s['pnr_seconds']:.0f}" if "pnr_seconds" in s else "-"
             print(f"| {model} | {choice} | {lanes} | {analytic} | {m['ecp5_mult18']} | "
                   f"{m['xc7_dsp48']} | {m['ecp5_lut4']} | {m['ecp5_ff']} | "

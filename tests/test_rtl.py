@@ -23,10 +23,12 @@ from pipeline.export import from_qkeras, write_weights
 from pipeline.fixedpoint import FixedFormat, requantize
 from pipeline.folding import fold_for_passes, fold_for_rate
 from pipeline.reference import FixedPointReference
+from pipeline.rtl import synthesis
 from pipeline.rtl.amaranth_sim import layer_interval, run_network
 from pipeline.rtl.arith import Requantizer
 from pipeline.rtl.conv import layer_interval as promised_interval
 from pipeline.rtl.cxxrtl import CxxrtlSimulation
+from pipeline.rtl.figures import comparison_markdown, summary
 from pipeline.rtl.generate import write_project
 from pipeline.rtl.plan import Requantize, layer_folds, multipliers_per_product, plan_design
 from pipeline.rtl.streams import segment_starts
@@ -237,12 +239,16 @@ def test_the_weight_rom_holds_every_product_once(models):
                                           for j in range(layer.kernel_size))
 
 
-def test_synthesis_maps_one_hard_multiplier_per_fixed_point_lane(models, tmp_path):
+def test_synthesis_maps_one_hard_multiplier_per_fixed_point_lane(models, tmp_path,
+                                                                 monkeypatch):
     model = models["tiny_po2_pair"]
     folds = folds_for(model, 3)
     plan = plan_design(model, folds, CLOCK_HZ)
     project = write_project(plan, FixedPointReference(model), tmp_path / "p", PART)
-    result = synthesize(project, tmp_path / "reports", place_and_route=False)
+    # On a device with 2 multipliers the design does not fit, so it is not placed.
+    monkeypatch.setitem(synthesis.ECP5_CAPACITY, "ecp5_mult18", 2)
+    result = synthesize(project, tmp_path / "reports", place_and_route=True)
+    assert result.metrics["ecp5_fits"] == 0 and "ecp5_fmax_mhz" not in result.metrics
     lanes = sum(layer.fold.lanes * multipliers_per_product(layer) for layer in plan.layers)
     assert lanes == sum(f.lanes for f, layer in zip(folds, plan.layers, strict=True)
                         if not layer.po2) > 2
@@ -334,3 +340,18 @@ def test_rtl_stage_without_weights_is_a_one_line_error(stage_inputs):
     assert done.stderr.strip() == ("error: exports/missing/weights.json: no exported weights "
                                    "(run the export stage first)")
 
+
+
+def test_figures_put_the_original_design_beside_ours():
+    ours = {"ecp5_mult18": 4, "ecp5_lut4": 1100, "ecp5_trellis_comb": 1300, "ecp5_ff": 700,
+            "ecp5_dp16kd": 4, "ecp5_fmax_mhz": 124.4, "cycles_per_sample": 518,
+            "rtl_samples": 10, "note": "not a number"}
+    table = comparison_markdown({"fixed16": ours, "k3": {**ours, "ecp5_mult18": 2}})
+    lines = table.splitlines()
+    assert lines[2].startswith("| fixed16 (this design) | 4 | 1,300 | 700 | 4 | 124.4 MHz |")
+    assert lines[3].startswith("| fixed16 (original, published) | 134 | 44,647 | 21,081 | 24 |")
+    assert lines[4].startswith("| k3 (this design) | 2 |") and len(lines) == 5
+    assert summary(ours) == {"rtl_samples": 10.0, "cycles_per_sample": 518.0,
+                             "ecp5_mult18": 4.0, "ecp5_lut4": 1100.0,
+                             "ecp5_trellis_comb": 1300.0, "ecp5_ff": 700.0,
+                             "ecp5_dp16kd": 4.0, "ecp5_fmax_mhz": 124.4}

