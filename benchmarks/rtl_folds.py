@@ -18,7 +18,7 @@ from pathlib import Path
 from pipeline.folding import fold_for_passes, fold_for_rate
 from pipeline.reference import FixedPointReference
 from pipeline.rtl.generate import write_project
-from pipeline.rtl.plan import multipliers_per_product, plan_design
+from pipeline.rtl.plan import XC7_MULTIPLIER, multipliers_per_product, plan_design
 from pipeline.rtl.synthesis import synthesize
 
 CHOICES = {"fixed16": ["rate", "R64", "R16"], "po2": ["rate", "R32"],
@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(CHOICES))
     parser.add_argument("--pnr", action="store_true", help="also nextpnr-ecp5 (Fmax)")
     args = parser.parse_args()
-    print("| model | fold | lanes per layer (s: po2 shifters) | analytic multipliers | "
+    print("| model | fold | lanes per layer (s: po2 shifters) | analytic multipliers ECP5 / xc7 | "
           "ECP5 MULT18X18D | xc7 DSP48E1 | ECP5 LUT4 | ECP5 FF | DP16KD | xc7 LUT | xc7 FF | "
           "cycles/sample | Fmax MHz | yosys ECP5 s | yosys xc7 s | nextpnr s |")
     print("| --- " * 16 + "|")
@@ -78,6 +78,8 @@ def main() -> None:
             plan = plan_design(exported, folds(exported, choice), 1e8)
             analytic = sum(layer.fold.lanes * multipliers_per_product(layer)
                            for layer in plan.layers)
+            analytic_xc7 = sum(layer.fold.lanes * multipliers_per_product(layer, XC7_MULTIPLIER)
+                               for layer in plan.layers)
             with tempfile.TemporaryDirectory() as tmp:
                 project = write_project(plan, FixedPointReference(exported),
                                         Path(tmp) / "p", "xc7z020clg400-1")
@@ -88,8 +90,8 @@ def main() -> None:
             fmax = (f"{m['ecp5_fmax_mhz']:.1f}" + ("" if m["ecp5_timing_met"] else " (fails)")
                     if "ecp5_fmax_mhz" in m else "-" if m["ecp5_fits"] else "does not fit")
             pnr = f"{s['pnr_seconds']:.0f}" if "pnr_seconds" in s else "-"
-            print(f"| {model} | {choice} | {lanes} | {analytic} | {m['ecp5_mult18']} | "
-                  f"{m['xc7_dsp48']} | {m['ecp5_lut4']} | {m['ecp5_ff']} | "
+            print(f"| {model} | {choice} | {lanes} | {analytic} / {analytic_xc7} | "
+                  f"{m['ecp5_mult18']} | {m['xc7_dsp48']} | {m['ecp5_lut4']} | {m['ecp5_ff']} | "
                   f"{m['ecp5_dp16kd']} | {m['xc7_lut']} | {m['xc7_ff']} | "
                   f"{project.design['interval']} | {fmax} | {s['ecp5_synth_seconds']:.0f} | "
                   f"{s['xc7_synth_seconds']:.0f} | {pnr} |", flush=True)

@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 from amaranth.hdl import signed, unsigned
 from amaranth.sim import Simulator
-from qkeras import QActivation, quantized_bits, quantized_relu
+from qkeras import QActivation, quantized_bits, quantized_po2, quantized_relu
 
 from pipeline.config import HlsConfig, HlsLayerConfig, load_model_config, load_params
 from pipeline.dataset import write_dataset
@@ -30,7 +30,7 @@ from pipeline.rtl.conv import layer_interval as promised_interval
 from pipeline.rtl.cxxrtl import CxxrtlSimulation
 from pipeline.rtl.figures import comparison_markdown, summary
 from pipeline.rtl.generate import write_project
-from pipeline.rtl.plan import Requantize, layer_folds, multipliers_per_product, plan_design
+from pipeline.rtl.plan import Requantize, layer_folds, plan_design
 from pipeline.rtl.streams import segment_starts
 from pipeline.rtl.synthesis import synthesize
 from pipeline.synth import synthesize as synthesize_data
@@ -239,21 +239,34 @@ def test_the_weight_rom_holds_every_product_once(models):
                                           for j in range(layer.kernel_size))
 
 
-def test_synthesis_maps_one_hard_multiplier_per_fixed_point_lane(models, tmp_path,
-                                                                 monkeypatch):
-    model = models["tiny_po2_pair"]
-    folds = folds_for(model, 3)
-    plan = plan_design(model, folds, CLOCK_HZ)
+def wide_input_model() -> tf.keras.Model:
+    """A linear layer's full-width accumulator (21 bits) into a 16-bit-weight layer: two
+    MULT18X18D per product but one DSP48E1 (25 x 18); then po2 shifters and 8-bit lanes."""
+    tf.keras.utils.set_random_seed(11)
+    inputs = tf.keras.Input((None, 3))
+    x = QActivation(quantized_bits(14, 0, alpha=1), name="input_q")(inputs)
+    x = qconv("qconv_0", filters=4, kernel_size=2, kernel_quantizer=quantized_bits(8, 2, alpha=1))(x)
+    x = qconv("qconv_1", filters=2, kernel_size=2, kernel_quantizer=quantized_bits(16, 4, alpha=1))(x)
+    x = QActivation(quantized_relu(8, 3), name="qact_1")(x)
+    x = qconv("qconv_2", filters=3, kernel_size=1, kernel_quantizer=quantized_po2(4, 1.0))(x)
+    x = QActivation(quantized_relu(8, 3), name="qact_2")(x)
+    x = qconv("qconv_3", filters=1, kernel_size=1)(x)
+    return randomise_biases(tf.keras.Model(inputs, x), seed=11)
+
+
+def test_synthesis_maps_the_hard_multipliers_the_fold_promises(tmp_path, monkeypatch):
+    model = from_qkeras(wide_input_model())
+    plan = plan_design(model, folds_for(model, 3), CLOCK_HZ)
+    assert 18 < plan.layers[1].in_word.bits <= 25 and plan.layers[2].po2
     project = write_project(plan, FixedPointReference(model), tmp_path / "p", PART)
     # On a device with 2 multipliers the design does not fit, so it is not placed.
     monkeypatch.setitem(synthesis.ECP5_CAPACITY, "ecp5_mult18", 2)
     result = synthesize(project, tmp_path / "reports", place_and_route=True)
     assert result.metrics["ecp5_fits"] == 0 and "ecp5_fmax_mhz" not in result.metrics
-    lanes = sum(layer.fold.lanes * multipliers_per_product(layer) for layer in plan.layers)
-    assert lanes == sum(f.lanes for f, layer in zip(folds, plan.layers, strict=True)
-                        if not layer.po2) > 2
-    assert result.metrics["ecp5_mult18"] == lanes
-    assert result.metrics["xc7_dsp48"] == lanes
+    lanes = [layer.fold.lanes for layer in plan.layers]
+    assert lanes == [8, 6, 3, 1]
+    assert result.metrics["ecp5_mult18"] == project.design["multipliers"] == 8 + 2 * 6 + 1
+    assert result.metrics["xc7_dsp48"] == project.design["xc7_multipliers"] == 8 + 6 + 1
     assert result.metrics["ecp5_lut4"] > 0 and result.metrics["xc7_lut"] > 0
     assert (tmp_path / "reports" / "ecp5.log").exists()
 

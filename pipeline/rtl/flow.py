@@ -80,12 +80,13 @@ def verify(project: Project, model: ExportedModel, signals: Sequence[np.ndarray]
 
 
 def design_figures(project: Project) -> dict:
-    """The fold's figures: lanes, multipliers (lanes x hard multipliers per product) and
-    the interval the layers promise."""
+    """The fold's figures: lanes, hard multipliers (lanes x multipliers per product: ECP5
+    MULT18X18D, 7-series DSP48E1) and the interval the layers promise."""
     design = project.design
     return {
         "rtl_lanes": sum(layer["lanes"] for layer in design["layers"]),
         "rtl_multipliers": design["multipliers"],
+        "rtl_xc7_multipliers": design["xc7_multipliers"],
         "rtl_design_interval": design["interval"],
         "clock_hz": design["clock_hz"],
         "max_sample_rate_hz_at_clock": design["clock_hz"] / design["interval"],

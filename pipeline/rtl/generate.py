@@ -18,7 +18,7 @@ from pipeline.outputs import staged_directory
 from pipeline.rtl.conv import layer_interval
 from pipeline.rtl.ir import FixedPointReference
 from pipeline.rtl.network import Network, lane_bits
-from pipeline.rtl.plan import DesignPlan, multipliers_per_product
+from pipeline.rtl.plan import XC7_MULTIPLIER, DesignPlan, multipliers_per_product
 from pipeline.rtl.tools import yosys
 
 TOP = "waveshaper"
@@ -57,6 +57,7 @@ def describe(plan: DesignPlan, reference: FixedPointReference) -> dict:
             "po2": layer.po2, "lanes": fold.lanes, "outputs": fold.outputs, "rows": fold.rows,
             "passes": fold.passes, "interval": interval, "fold_interval": fold.interval,
             "multipliers": fold.lanes * multipliers_per_product(layer),
+            "xc7_multipliers": fold.lanes * multipliers_per_product(layer, XC7_MULTIPLIER),
             "in_bits": layer.in_word.bits, "weight_bits": (None if layer.po2
                                                           else layer.weight_word.bits),
             "accumulator_bits": layer.acc_bits,
@@ -71,6 +72,7 @@ def describe(plan: DesignPlan, reference: FixedPointReference) -> dict:
                    "lane_bits": lane_bits(plan.out_word)},
         "interval": max(layer["interval"] for layer in layers),
         "multipliers": sum(layer["multipliers"] for layer in layers),
+        "xc7_multipliers": sum(layer["xc7_multipliers"] for layer in layers),
         "layers": layers,
     }
 

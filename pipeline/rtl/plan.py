@@ -274,10 +274,19 @@ def plan_design(model: ExportedModel, folds: list[Fold], clock_hz: float) -> Des
                       layers[-1].out_word, layers, clock_hz)
 
 
-def multipliers_per_product(plan: LayerPlan, dsp_bits: int = 18) -> int:
-    """Hard multipliers one product takes: 0 for a po2 shift; else ceil over `dsp_bits`-bit
-    signed operands (an unsigned word needs a sign bit)."""
+ECP5_MULTIPLIER = (18, 18)
+"""MULT18X18D: 18 x 18 bits, signed."""
+XC7_MULTIPLIER = (25, 18)
+"""DSP48E1: 25 x 18 bits, signed."""
+
+
+def multipliers_per_product(plan: LayerPlan, multiplier: tuple[int, int] = ECP5_MULTIPLIER
+                            ) -> int:
+    """Hard multipliers one product takes: 0 for a po2 shift; else the wider signed operand
+    (an unsigned word needs a sign bit) split over the multiplier's wider input, the
+    narrower over its narrower input."""
     if plan.po2:
         return 0
     x_bits = plan.in_word.bits + int(not plan.in_word.signed)
-    return math.ceil(x_bits / dsp_bits) * math.ceil(plan.weight_word.bits / dsp_bits)
+    wide, narrow = sorted((x_bits, plan.weight_word.bits), reverse=True)
+    return math.ceil(wide / max(multiplier)) * math.ceil(narrow / min(multiplier))
