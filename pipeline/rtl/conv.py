@@ -188,8 +188,7 @@ class ConvLayer(wiring.Component):
 
         # The tokens of the passes (valid, first, last, group), one cycle later per stage: at
         # the issue, the reads, the operands and the products. The datapath registers load
-        # only when their stage holds a pass, which costs nothing in hardware (flip-flop
-        # enables) and skips their logic in the compiled simulation.
+        # only when their stage holds a pass (flip-flop enables): an idle layer holds still.
         tokens = [[seq.busy, seq.first, seq.last, seq.group]]
         for _ in range(PRODUCT_CYCLES):
             delayed = [Signal.like(value) for value in tokens[-1]]
