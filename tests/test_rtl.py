@@ -245,8 +245,10 @@ def wide_input_model() -> tf.keras.Model:
     tf.keras.utils.set_random_seed(11)
     inputs = tf.keras.Input((None, 3))
     x = QActivation(quantized_bits(14, 0, alpha=1), name="input_q")(inputs)
-    x = qconv("qconv_0", filters=4, kernel_size=2, kernel_quantizer=quantized_bits(8, 2, alpha=1))(x)
-    x = qconv("qconv_1", filters=2, kernel_size=2, kernel_quantizer=quantized_bits(16, 4, alpha=1))(x)
+    x = qconv("qconv_0", filters=4, kernel_size=2,
+              kernel_quantizer=quantized_bits(8, 2, alpha=1))(x)
+    x = qconv("qconv_1", filters=2, kernel_size=2,
+              kernel_quantizer=quantized_bits(16, 4, alpha=1))(x)
     x = QActivation(quantized_relu(8, 3), name="qact_1")(x)
     x = qconv("qconv_2", filters=3, kernel_size=1, kernel_quantizer=quantized_po2(4, 1.0))(x)
     x = QActivation(quantized_relu(8, 3), name="qact_2")(x)
