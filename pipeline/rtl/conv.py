@@ -286,7 +286,8 @@ class ConvLayer(wiring.Component):
         words = []
         for out_lane in range(fold.outputs):
             if plan.requantize is None:
-                words.append(acc.acc[out_lane])
+                # A linear layer passes the sum on: it fits the output word by the bound.
+                words.append(acc.acc[out_lane][:plan.out_word.bits].as_signed())
                 continue
             requantizer = Requantizer(plan.acc_bits, word_shape(plan.out_word),
                                       plan.requantize)

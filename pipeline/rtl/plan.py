@@ -214,7 +214,7 @@ class DesignPlan:
 def _layer_plan(conv: ReferenceConv, in_range: tuple[int, int], fold: Fold) -> LayerPlan:
     layer = conv.layer
     if conv.out_format is None:
-        out_word, requant = Word(conv.accumulator_bits, True), None
+        out_word, requant = Word.holding(*conv.out_range), None
     else:
         out_word = Word(conv.out_format.bits, conv.out_format.signed)
         requant = Requantize(conv.acc_frac - conv.out_frac, conv.out_range[0],
