@@ -1,8 +1,9 @@
 """The whole model: its layers in a chain, each handing its output sample to the next over a
 valid/ready handshake, so the layers work on successive samples side by side and the design
 takes a sample every interval of its slowest layer. The top level is an AXI4-Stream slave
-and master: `tdata` holds one word per channel (channel 0 in the low bits), each word
-sign- or zero-extended to a whole number of bytes; `tuser` is the start-of-stream flag,
+and master: `tdata` holds one word per channel (channel 0 in the low bits), each in a lane
+of whole bytes (the input lane's upper bits are ignored, the output word is sign- or
+zero-extended to its lane); `tuser` is the start-of-stream flag,
 which clears every layer's history as the sample reaches it and comes out with the output
 sample it produced."""
 
