@@ -11,12 +11,13 @@ alone in Amaranth's simulator. Figures go to `metrics/rtl/sim/<model>.json`.
 import argparse
 from pathlib import Path
 
-from pipeline import export, synth
+from pipeline import synth
 from pipeline.config import load_params
 from pipeline.dataset import load_split
 from pipeline.errors import PipelineError, run_stage
 from pipeline.outputs import write_json_atomic
 from pipeline.rtl import flow
+from pipeline.rtl.ir import read_weights
 
 
 def main() -> None:
@@ -36,7 +37,7 @@ def main() -> None:
         raise PipelineError(f"{weights}: no exported weights (run the export stage first)")
 
     params = load_params(args.params)
-    exported = export.read_weights(weights)
+    exported = read_weights(weights)
     project, generate_seconds = flow.generate(exported, params.hls, out)
     test = load_split(args.data, "test")
     sweep = synth.sweep(params.validation.sweep, params.data.sample_rate,
