@@ -101,22 +101,24 @@ def readme(design: dict, xc7_part: str) -> str:
         "",
         "| port | width | meaning |",
         "| --- | --- | --- |",
-        f"| `s_axis_tdata` | {i['channels'] * i['lane_bits']} | {i['channels']} input words, "
+        f"| `s_axis_tdata` | {i['channels'] * i['lane_bits']} | {i['channels']} input "
+        f"word{'s' if i['channels'] > 1 else ''}, "
         f"channel c at bits {i['lane_bits']}c; each a {i['bits']}-bit "
         f"{'signed' if i['signed'] else 'unsigned'} word, value = word * 2^-{i['frac']} |",
         "| `s_axis_tuser` | 1 | start of stream: this sample starts a new signal (the "
         "history is cleared) |",
         "| `s_axis_tvalid`, `s_axis_tready` | 1, 1 | handshake: a sample moves when both are "
         "high at a rising edge |",
-        f"| `m_axis_tdata` | {o['channels'] * o['lane_bits']} | {o['channels']} output words, "
+        f"| `m_axis_tdata` | {o['channels'] * o['lane_bits']} | {o['channels']} output "
+        f"word{'s' if o['channels'] > 1 else ''}, "
         f"each a {o['bits']}-bit {'signed' if o['signed'] else 'unsigned'} word in "
         f"{o['lane_bits']} bits, value = word * 2^-{o['frac']} |",
         "| `m_axis_tuser` | 1 | the start-of-stream flag of the input sample this output "
         "came from |",
         "| `m_axis_tvalid`, `m_axis_tready` | 1, 1 | handshake of the output |",
         "",
-        f"A sample every {design['interval']} clocks at most: {rate:,.0f} samples/s at "
-        f"{design['clock_hz'] / 1e6:g} MHz. Folding, per layer:",
+        f"At full rate it takes a sample every {design['interval']} clocks: {rate:,.0f} "
+        f"samples/s at {design['clock_hz'] / 1e6:g} MHz. Folding, per layer:",
         "",
         "| layer | K | dilation | in -> out | lanes (outputs x rows) | passes | interval "
         "| fold interval | multipliers |",
