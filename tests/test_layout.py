@@ -1,5 +1,5 @@
-"""The layout keeps its promises: the fixed-point, HLS and evaluation packages (and the data
-and config they build on) load without TensorFlow, so the stages that only need them start
+"""The layout keeps its promises: the fixed-point, HLS, RTL and evaluation packages (and the
+data and config they build on) load without TensorFlow, so the stages that only need them start
 in a second instead of five."""
 
 import subprocess
@@ -7,8 +7,8 @@ import sys
 
 from tests.conftest import ROOT
 
-WITHOUT_TENSORFLOW = ("pipeline/fixed", "pipeline/hls", "pipeline/evaluate", "pipeline/data",
-                      "pipeline/config")
+WITHOUT_TENSORFLOW = ("pipeline/fixed", "pipeline/hls", "pipeline/rtl", "pipeline/evaluate",
+                      "pipeline/data", "pipeline/config")
 
 
 def modules(folder: str) -> list[str]:

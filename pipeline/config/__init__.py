@@ -15,7 +15,7 @@ from pipeline.config.files import (
     load_params,
     model_config_path,
 )
-from pipeline.config.hardware import HlsConfig, HlsLayerConfig
+from pipeline.config.hardware import HlsConfig, HlsLayerConfig, RtlConfig
 from pipeline.config.models import (
     Activation,
     LayerConfig,
@@ -37,7 +37,7 @@ from pipeline.config.params import (
 __all__ = [
     "Activation", "DataConfig", "HlsConfig", "HlsLayerConfig", "LayerConfig", "Linear",
     "ModelConfig", "Params", "QuantizedBits", "QuantizedPo2", "QuantizedRelu",
-    "RecordedConfig", "SplitFractions", "SweepConfig", "SynthConfig", "TrackingConfig",
+    "RecordedConfig", "RtlConfig", "SplitFractions", "SweepConfig", "SynthConfig", "TrackingConfig",
     "TrainConfig", "ValidationConfig", "describe", "load_configs", "load_model_config",
     "load_params", "model_config_path", "training_window",
 ]

@@ -55,6 +55,8 @@ class HlsLayerConfig(Strict):
     so the design may no longer match the fixed-point reference word for word."""
 
     reuse_factor: int | None = Field(default=None, ge=1, le=REUSE_FACTOR_MAX)
+    # This layer's own sample rate for its fold (pipeline.fixed.folding.fold_for_rate).
+    target_sample_rate_hz: float | None = Field(default=None, gt=0)
     # e.g. ap_fixed<12,4,AP_RND_CONV,AP_SAT>
     result: str | None = None
     accum: str | None = None
@@ -79,6 +81,9 @@ class HlsConfig(Strict):
     backend: Literal["Vitis", "Vivado"] = "Vitis"
     part: str = "xc7z020clg400-1"  # Zynq-7020 (PYNQ-Z2, Zybo Z7-20)
     clock_period_ns: float = 10.0
+    # The sample rate the folded designs (HLS, RTL) must keep up with at this clock: each
+    # layer gets the fewest product lanes whose interval fits one sample period.
+    target_sample_rate_hz: float = Field(default=192000.0, gt=0)
     reuse_factor: int = Field(default=1, ge=1, le=REUSE_FACTOR_MAX)
     layers: dict[str, HlsLayerConfig] = Field(default_factory=dict)
     project_name: str = Field(default="myproject", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -115,3 +120,13 @@ class HlsConfig(Strict):
             raise FieldProblem("", f"must be from {low:g} ns to {high:g} ns (a {1e3 / low:g} "
                                 f"MHz to {1e3 / high:g} MHz clock)", period)
         return period
+
+
+class RtlConfig(Strict):
+    """The RTL design (pipeline/rtl): folded like the HLS design (`hls.clock_period_ns`,
+    `hls.target_sample_rate_hz`, `hls.layers`), simulated with CXXRTL, synthesised with
+    yosys and placed and routed with nextpnr-ecp5."""
+
+    sim_processes: int = Field(default=2, ge=1, le=64)  # CXXRTL simulations side by side
+    place_and_route: bool = True  # nextpnr-ecp5 in the synth stage (Fmax, placed cells)
+    pnr_seed: int = Field(default=1, ge=1, le=2**31 - 1)

@@ -13,7 +13,7 @@ from pydantic import (
 
 from pipeline.config.base import FieldProblem, Strict
 from pipeline.config.data import DataConfig, below_nyquist, segment_samples
-from pipeline.config.hardware import HlsConfig
+from pipeline.config.hardware import HlsConfig, RtlConfig
 from pipeline.config.models import ModelConfig
 from pipeline.data.shapes import INPUT_CHANNELS
 
@@ -94,6 +94,7 @@ class Params(Strict):
     train: TrainConfig
     tracking: TrackingConfig = TrackingConfig()
     hls: HlsConfig = HlsConfig()
+    rtl: RtlConfig = RtlConfig()
     validation: ValidationConfig = ValidationConfig()
     models: list[str] = Field(min_length=1)
 

@@ -27,6 +27,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pipeline.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pipeline.config import HlsConfig
+    from pipeline.fixed.ir import ExportedModel
 
 LAYER_OVERHEAD_CYCLES = 8
 """Clocks a layer spends per sample besides its passes: 1 to take the sample in, 1 to read
@@ -110,3 +117,29 @@ def fold_for_rate(row_count: int, out_count: int, clock_hz: float,
             f"{clocks_per_sample(clock_hz, sample_rate_hz)} clocks per sample; a layer "
             f"needs at least {LAYER_OVERHEAD_CYCLES + 1}")
     return fold_for_passes(row_count, out_count, budget)
+
+
+def layer_folds(model: ExportedModel, config: HlsConfig) -> list[Fold]:
+    """Each layer's fold: a per-layer `reuse_factor` is an explicit ReuseFactor
+    (`fold_for_passes`); otherwise the layer must keep up with its `target_sample_rate_hz`
+    (the layer's own, else the design's) at the configured clock (`fold_for_rate`)."""
+    names = [layer.name for layer in model.layers]
+    for name in config.layers:
+        if name not in names:
+            raise ConfigError(f"hls.layers: {name} is not a layer of {model.name} "
+                              f"(layers: {', '.join(names)})")
+    clock_hz = 1e9 / config.clock_period_ns
+    folds = []
+    for layer in model.layers:
+        rows, outs = layer.kernel_size * layer.in_channels, layer.out_channels
+        override = config.layers.get(layer.name)
+        try:
+            if override is not None and override.reuse_factor is not None:
+                folds.append(fold_for_passes(rows, outs, override.reuse_factor))
+                continue
+            rate = ((override and override.target_sample_rate_hz)
+                    or config.target_sample_rate_hz)
+            folds.append(fold_for_rate(rows, outs, clock_hz, rate))
+        except FoldError as err:
+            raise ConfigError(f"hls: layer {layer.name}: {err}") from None
+    return folds

@@ -203,24 +203,36 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_data: Spli
                   f"{train_config.epochs}: " + " ".join(f"{k} {v:.4f}" for k, v in
                                                           logs.items()), flush=True)
 
+    finished = [threading.Event() for _ in restarts]
+
     def work(restart: _Restart) -> None:
         try:
             results[restart.index] = restart.run(train_data, validation_data, report, stop)
         except BaseException as error:  # re-raised in the calling thread below
             failures.append(error)
             stop.set()
+        finally:
+            finished[restart.index].set()
+
+    def wait_for_all() -> None:
+        # Events, not Thread.join: a signal handler raising inside join() can leave the
+        # thread's state inconsistent (CPython issues 90882 and 45274); here the stage then
+        # hung in its second join about once in three SIGINTs.
+        for event in finished:
+            while not event.wait(0.1):
+                pass
 
     threads = [threading.Thread(target=work, args=(r,)) for r in restarts]
     try:
         for thread in threads:
             thread.start()
-        for thread in threads:
-            thread.join()
+        wait_for_all()
     except BaseException:
         stop.set()
-        for thread in threads:
-            if thread.is_alive():
-                thread.join()
+        for thread, event in zip(threads, finished, strict=True):
+            if not thread.ident:
+                event.set()  # never started
+        wait_for_all()
         raise
     if failures:
         raise failures[0]
