@@ -349,7 +349,7 @@ def changed(payload, value, *keys):
 
 
 BAD_WEIGHTS = [
-    (lambda p: "{\"format_version\": 1,", r"not valid JSON at line 1 column 22"),
+    (lambda p: "{\"format_version\": 1,", r"not valid JSON \(.* at line 1 column 22\)"),
     (lambda p: json.dumps([1, 2]), r"\(top level\): expected an object, got list"),
     (lambda p: json.dumps(without(p, "layers")), r"layers: missing"),
     (lambda p: json.dumps(without(p, "layers", 2, "kernel")), r"layers\.2\.kernel: missing"),
@@ -391,7 +391,7 @@ def test_a_broken_weight_file_is_one_line_naming_the_file_and_key(make, message,
 
 
 def test_a_missing_weight_file_is_one_line(tmp_path):
-    with pytest.raises(ExportError, match=r"weights\.json: cannot read the weight file"):
+    with pytest.raises(ExportError, match=r"weights\.json: missing; expected the weight file"):
         read_weights(tmp_path / "weights.json")
 
 

@@ -287,14 +287,16 @@ def first_test_wav(dataset: Path) -> Path:
 
 DATASET_CASES = {
     "manifest missing": (lambda d: (d / MANIFEST).unlink(),
-                         r"{m}: cannot read dataset manifest \(No such file or directory\)"),
+                         r"{m}: cannot read \(No such file or directory\); expected the CSV "
+                         r"manifest the collect stage writes"),
     "manifest without a column": (
         lambda d: edit_manifest(d, drop_column("target_file")),
         r"{m}: no column target_file; expected the header id,split,.*,fit_esr \(run the "
         r"collect stage again\)"),
     "manifest with a short row": (
         lambda d: edit_manifest(d, lambda lines: [lines[0], "x,test", *lines[2:]]),
-        rf"{{m}}: line 2: expected {len(MANIFEST_COLUMNS)} fields \(run the collect stage again\)"),
+        rf"{{m}}: line 2: 2 fields where the header has {len(MANIFEST_COLUMNS)}; expected the CSV "
+        r"manifest the collect stage writes \(run the collect stage again\)"),
     "manifest with a bad number": (
         lambda d: edit_manifest(d, replace_field("e0", "left")),
         r"{m}: line 2: e0: expected a number, got 'left' \(run the collect stage again\)"),
@@ -307,8 +309,8 @@ DATASET_CASES = {
         r"{m}: line 2: heldout_freq: expected 0 or 1, got 'yes'"),
     "manifest not UTF-8": (
         lambda d: (d / MANIFEST).write_bytes((d / MANIFEST).read_bytes() + b"\xff\xfe,\n"),
-        r"{m}: not UTF-8 text \(byte \d+\); expected the CSV manifest the collect stage "
-        r"writes \(run the collect stage again\)"),
+        r"{m}: not UTF-8 text \(byte 0xff at offset \d+\); expected the CSV manifest the "
+        r"collect stage writes \(run the collect stage again\)"),
     "WAV missing": (lambda d: first_test_wav(d).unlink(),
                     r"{w}: missing \(listed in the dataset manifest\) \(run the collect stage "
                     r"again\)"),
@@ -394,9 +396,9 @@ FIGURES_CASES = {
                                     r"\(run it again\), got a list"),
     "a string figure": ('{"esr_corners": "low"}', r"esr_corners: expected a number, got "
                                                   r"\"low\""),
-    "not UTF-8": (b"\xff\xfe{}", r"not UTF-8 text; expected the JSON figures the {s} stage "
+    "not UTF-8": (b"\xff\xfe{}", r"not UTF-8 text; expected the figures the {s} stage "
                                  r"writes \(run it again\)"),
-    "missing": (None, r"missing \(run the {s} stage first\)"),
+    "missing": (None, r"missing; expected the figures the {s} stage writes \(run it again\)"),
 }
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import soundfile as sf
 
 from pipeline.errors import DataError
+from pipeline.inputs import read_csv
 from pipeline.outputs import staged_directory
 
 MANIFEST = "manifest.csv"
@@ -145,37 +146,22 @@ def read_manifest(dataset_dir: Path) -> list[Segment]:
     path = Path(dataset_dir) / MANIFEST
     again = "(run the collect stage again)"
     kinds = {f.name: f.type for f in fields(Segment)}
+    columns, rows = read_csv(path, DataError, f"the CSV manifest the collect stage writes {again}")
+    missing = [f.name for f in fields(Segment) if f.name not in columns and f.default is MISSING]
+    if missing:
+        raise DataError(f"{path}: no column {', '.join(missing)}; expected the header "
+                        f"{','.join(MANIFEST_COLUMNS)} {again}")
     segments = []
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            columns = reader.fieldnames or []
-            missing = [f.name for f in fields(Segment)
-                       if f.name not in columns and f.default is MISSING]
-            if missing:
-                raise DataError(f"{path}: no column {', '.join(missing)}; expected the header "
-                                f"{','.join(MANIFEST_COLUMNS)} {again}")
-            for row in reader:
-                if None in row or None in row.values():
-                    raise DataError(f"{path}: line {reader.line_num}: expected "
-                                    f"{len(reader.fieldnames)} fields {again}")
-                values = {}
-                for name, kind in kinds.items():
-                    if name not in columns:
-                        continue
-                    try:
-                        values[name] = _parse(kind, row[name])
-                    except ValueError:
-                        raise DataError(f"{path}: line {reader.line_num}: {name}: expected "
-                                        f"{_EXPECTED[kind]}, got {row[name]!r} {again}") from None
-                segments.append(Segment(**values))
-    except OSError as err:
-        raise DataError(f"{path}: cannot read dataset manifest ({err.strerror})") from None
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 text (byte {err.start}); expected the CSV manifest "
-                        f"the collect stage writes {again}") from None
-    except csv.Error as err:
-        raise DataError(f"{path}: not a CSV manifest ({err}) {again}") from None
+    for line, row in rows:
+        values = {}
+        for name, kind in kinds.items():
+            if name in columns:
+                try:
+                    values[name] = _parse(kind, row[name])
+                except ValueError:
+                    raise DataError(f"{path}: line {line}: {name}: expected {_EXPECTED[kind]}, "
+                                    f"got {row[name]!r} {again}") from None
+        segments.append(Segment(**values))
     return segments
 
 

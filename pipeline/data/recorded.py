@@ -26,7 +26,6 @@ target by the fitted gain and offset.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +41,7 @@ from pipeline.data.alignment import (
     search_range,
 )
 from pipeline.errors import DataError
+from pipeline.inputs import read_csv
 
 PAIRS_MANIFEST = "pairs.csv"
 REQUIRED_COLUMNS = ("input", "target", "e0", "e1")
@@ -111,20 +111,10 @@ def _check_oscillates(path: Path, levelled: np.ndarray) -> None:
                         "measure the target against; expected a triangle wave")
 
 
-def _read_pairs_manifest(folder: Path) -> list[dict[str, str]]:
+def _read_pairs_manifest(folder: Path) -> list[tuple[int, dict[str, str]]]:
     path = folder / PAIRS_MANIFEST
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            rows = list(reader)
-            columns = reader.fieldnames or []
-    except OSError as err:
-        raise DataError(f"{path}: cannot read the pairs manifest ({err.strerror})") from None
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset "
-                        f"{err.start}); expected a UTF-8 CSV") from None
-    except csv.Error as err:
-        raise DataError(f"{path}: not a readable CSV ({err}); expected a UTF-8 CSV") from None
+    columns, rows = read_csv(path, DataError, "a UTF-8 CSV with the columns "
+                                              f"{','.join(REQUIRED_COLUMNS)}[,label]")
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)}; expected "
@@ -200,7 +190,7 @@ def load_pairs(config: RecordedConfig, sample_rate: int) -> list[RecordedPair]:
     folder = Path(config.dir)
     manifest = folder / PAIRS_MANIFEST
     pairs = []
-    for line, row in enumerate(_read_pairs_manifest(folder), start=2):
+    for line, row in _read_pairs_manifest(folder):
         e0, e1 = _embedding(manifest, line, row)
         input_name, target_name = _file_names(manifest, line, row)
         input_path, target_path = folder / input_name, folder / target_name

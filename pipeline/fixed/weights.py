@@ -23,6 +23,7 @@ from pipeline.fixed.ir import (
     po2_kernel,
 )
 from pipeline.fixed.words import FixedFormat, Po2Format
+from pipeline.inputs import read_json
 from pipeline.outputs import write_text_atomic
 
 FORMAT_VERSION = 1
@@ -193,15 +194,5 @@ def write_weights(model: ExportedModel, path: Path) -> None:
 
 
 def read_weights(path: Path) -> ExportedModel:
-    try:
-        text = Path(path).read_text()
-    except OSError as err:
-        raise ExportError(f"{path}: cannot read the weight file ({err.strerror})") from None
-    try:
-        payload = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ExportError(f"{path}: not valid JSON at line {err.lineno} column {err.colno} "
-                          f"({err.msg})") from None
-    return from_dict(payload, str(path))
-
-
+    return from_dict(read_json(path, ExportError, "the weight file the export stage writes"),
+                     str(path))

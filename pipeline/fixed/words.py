@@ -23,6 +23,14 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def word_range(bits: int, signed: bool) -> tuple[int, int]:
+    """The smallest and largest integer a `bits`-bit word holds (two's complement if
+    signed)."""
+    if signed:
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
 @dataclass(frozen=True)
 class FixedFormat:
     """`bits` total, `integer` bits left of the point besides the sign bit (QKeras's and
@@ -38,11 +46,11 @@ class FixedFormat:
 
     @property
     def min_word(self) -> int:
-        return -(1 << (self.bits - 1)) if self.signed else 0
+        return word_range(self.bits, self.signed)[0]
 
     @property
     def max_word(self) -> int:
-        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+        return word_range(self.bits, self.signed)[1]
 
     def words(self, values: np.ndarray) -> np.ndarray:
         """Float values to words, as QKeras quantises them (round half to even, saturate).

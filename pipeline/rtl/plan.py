@@ -31,6 +31,7 @@ from pipeline.rtl.ir import (
     Fold,
     Po2Format,
     ReferenceConv,
+    word_range,
 )
 
 
@@ -51,11 +52,11 @@ class Word:
 
     @property
     def low(self) -> int:
-        return -(1 << (self.bits - 1)) if self.signed else 0
+        return word_range(self.bits, self.signed)[0]
 
     @property
     def high(self) -> int:
-        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+        return word_range(self.bits, self.signed)[1]
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,6 @@ word chosen for a linear last layer (sized from the test split) with whether it 
 saturate. The same figures go to the model's MLflow run (`pipeline.tracking.model_run`).
 """
 
-import argparse
-from pathlib import Path
 
 import mlflow
 
@@ -25,25 +23,16 @@ from pipeline.fixed.reference import FixedPointReference
 from pipeline.fixed.weights import write_weights
 from pipeline.inputs import load_model
 from pipeline.outputs import check_file_output, check_output, staged_directory, write_json_atomic
+from pipeline.stages.common import model_arguments
 
 STAGE = "export"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("model", help="model name: models/<model>/model.h5")
-    parser.add_argument("--params", default="params.yaml", type=Path,
-                        help="for tracking.experiment, the MLflow experiment")
-    parser.add_argument("--models", default="models", type=Path)
-    parser.add_argument("--data", default="data/dataset", type=Path)
-    parser.add_argument("--out", default=None, type=Path, help="default: exports/<model>")
-    parser.add_argument("--metrics", default=None, type=Path,
-                        help="default: metrics/export/<model>.json")
-    parser.add_argument("--root", default=tracking.project_root(), type=Path,
-                        help="project root (MLflow store); default: DVC_ROOT, else .")
-    args = parser.parse_args()
-    out = args.out or Path("exports") / args.model
-    metrics_path = args.metrics or Path("metrics/export") / f"{args.model}.json"
+    args = model_arguments(__doc__, {"models": "models", "data": "data/dataset"},
+                           {"out": "exports/{model}", "metrics": "metrics/export/{model}.json"},
+                           mlflow=True)
+    out, metrics_path = args.out, args.metrics
     model_path = args.models / args.model / "model.h5"
     check_output(out, STAGE)
     check_file_output(metrics_path)

@@ -10,8 +10,6 @@ output words, and the analytic cost estimate (`pipeline/fixed/cost.py`); the sam
 model's MLflow run.
 """
 
-import argparse
-from pathlib import Path
 
 import mlflow
 
@@ -24,6 +22,7 @@ from pipeline.fixed.weights import read_weights
 from pipeline.hls.project import OUTPUT_KIND, spread_segments, write_project_files
 from pipeline.hls.simulation import run_csim_elsewhere
 from pipeline.outputs import check_file_output, check_output, staged_directory, write_json_atomic
+from pipeline.stages.common import model_arguments
 
 STAGE = "hls"
 
@@ -33,20 +32,11 @@ class SimulationMismatch(PipelineError):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("model", help="model name: exports/<model>/weights.json")
-    parser.add_argument("--params", default="params.yaml", type=Path)
-    parser.add_argument("--exports", default="exports", type=Path)
-    parser.add_argument("--models", default="models", type=Path)
-    parser.add_argument("--data", default="data/dataset", type=Path)
-    parser.add_argument("--out", default=None, type=Path, help="default: hls_projects/<model>")
-    parser.add_argument("--metrics", default=None, type=Path,
-                        help="default: metrics/hls/<model>.json")
-    parser.add_argument("--root", default=tracking.project_root(), type=Path,
-                        help="project root (MLflow store); default: DVC_ROOT, else .")
-    args = parser.parse_args()
-    out = args.out or Path("hls_projects") / args.model
-    metrics_path = args.metrics or Path("metrics/hls") / f"{args.model}.json"
+    args = model_arguments(__doc__, {"exports": "exports", "models": "models",
+                                     "data": "data/dataset"},
+                           {"out": "hls_projects/{model}", "metrics": "metrics/hls/{model}.json"},
+                           mlflow=True)
+    out, metrics_path = args.out, args.metrics
     weights = args.exports / args.model / "weights.json"
     model_path = args.models / args.model / "model.h5"
     check_output(out, OUTPUT_KIND)

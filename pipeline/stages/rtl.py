@@ -8,8 +8,6 @@ output word is compared with the fixed-point reference. Each layer's interval is
 alone in Amaranth's simulator. Figures go to `metrics/rtl/sim/<model>.json`.
 """
 
-import argparse
-from pathlib import Path
 
 from pipeline.config import load_params
 from pipeline.data import synth
@@ -18,20 +16,14 @@ from pipeline.errors import PipelineError, run_stage
 from pipeline.outputs import check_file_output, check_output, write_json_atomic
 from pipeline.rtl import flow
 from pipeline.rtl.ir import read_weights
+from pipeline.stages.common import model_arguments
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("model", help="model name: exports/<model>/weights.json")
-    parser.add_argument("--params", default="params.yaml", type=Path)
-    parser.add_argument("--exports", default="exports", type=Path)
-    parser.add_argument("--data", default="data/dataset", type=Path)
-    parser.add_argument("--out", default=None, type=Path, help="default: rtl_projects/<model>")
-    parser.add_argument("--metrics", default=None, type=Path,
-                        help="default: metrics/rtl/sim/<model>.json")
-    args = parser.parse_args()
-    out = args.out or Path("rtl_projects") / args.model
-    metrics_path = args.metrics or Path("metrics/rtl/sim") / f"{args.model}.json"
+    args = model_arguments(__doc__, {"exports": "exports", "data": "data/dataset"},
+                           {"out": "rtl_projects/{model}",
+                            "metrics": "metrics/rtl/sim/{model}.json"})
+    out, metrics_path = args.out, args.metrics
     weights = args.exports / args.model / "weights.json"
     params = load_params(args.params)
     check_output(out, "rtl")

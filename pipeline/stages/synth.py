@@ -6,8 +6,6 @@ clock (unless `rtl.place_and_route` is false). Logs and reports go to
 `synth_reports/<model>/`; `metrics/rtl/<model>.json` holds the rtl stage's figures and these.
 """
 
-import argparse
-from pathlib import Path
 
 from pipeline.config import load_params
 from pipeline.errors import PipelineError, run_stage
@@ -15,24 +13,16 @@ from pipeline.inputs import read_figures
 from pipeline.outputs import check_file_output, check_output, staged_directory, write_json_atomic
 from pipeline.rtl import flow
 from pipeline.rtl.generate import Project
+from pipeline.stages.common import model_arguments
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("model", help="model name: rtl_projects/<model>")
-    parser.add_argument("--params", default="params.yaml", type=Path)
-    parser.add_argument("--projects", default="rtl_projects", type=Path)
-    parser.add_argument("--sim-metrics", default=None, type=Path,
-                        help="the rtl stage's figures; default: metrics/rtl/sim/<model>.json")
-    parser.add_argument("--reports", default=None, type=Path,
-                        help="default: synth_reports/<model>")
-    parser.add_argument("--metrics", default=None, type=Path,
-                        help="default: metrics/rtl/<model>.json")
-    args = parser.parse_args()
+    args = model_arguments(__doc__, {"projects": "rtl_projects"},
+                           {"sim-metrics": "metrics/rtl/sim/{model}.json",
+                            "reports": "synth_reports/{model}",
+                            "metrics": "metrics/rtl/{model}.json"})
     project_dir = args.projects / args.model
-    sim_metrics = args.sim_metrics or Path("metrics/rtl/sim") / f"{args.model}.json"
-    reports = args.reports or Path("synth_reports") / args.model
-    metrics_path = args.metrics or Path("metrics/rtl") / f"{args.model}.json"
+    sim_metrics, reports, metrics_path = args.sim_metrics, args.reports, args.metrics
     config = load_params(args.params).rtl
     check_output(reports, "synth")
     check_file_output(metrics_path)

@@ -6,7 +6,6 @@ with the sha256 of `model.h5`: later stages find the run by it (`pipeline.tracki
 model folder holds nothing that changes when the same weights are trained again.
 """
 
-import argparse
 import shutil
 from pathlib import Path
 
@@ -22,25 +21,17 @@ from pipeline.errors import run_stage
 from pipeline.evaluate import plots
 from pipeline.fixed.reader import from_qkeras
 from pipeline.outputs import check_file_output, check_output, staged_directory, write_json_atomic
+from pipeline.stages.common import model_arguments
 from pipeline.train import inference, training
 
 STAGE = "train"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("model", help="model config name: configs/models/<model>.yaml")
-    parser.add_argument("--params", default="params.yaml", type=Path)
-    parser.add_argument("--models-dir", default="configs/models", type=Path)
-    parser.add_argument("--data", default="data/dataset")
-    parser.add_argument("--out", default=None, type=Path, help="default: models/<model>")
-    parser.add_argument("--metrics", default=None, type=Path,
-                        help="default: metrics/train/<model>.json")
-    parser.add_argument("--root", default=tracking.project_root(), type=Path,
-                        help="project root (git, dvc.lock); default: DVC_ROOT, else .")
-    args = parser.parse_args()
-    out = args.out or Path("models") / args.model
-    metrics_path = args.metrics or Path("metrics/train") / f"{args.model}.json"
+    args = model_arguments(__doc__, {"models-dir": "configs/models", "data": "data/dataset"},
+                           {"out": "models/{model}", "metrics": "metrics/train/{model}.json"},
+                           mlflow=True)
+    out, metrics_path = args.out, args.metrics
 
     # Both configs, checked against each other, before any data is read.
     params, (model_config,) = load_configs(args.params, args.models_dir, [args.model])
@@ -55,7 +46,7 @@ def main() -> None:
     with tracking.start_run(args.root, params.tracking.experiment, model_config.name, STAGE):
         tracking.log_params(tracking.run_params(model_config, params))
         mlflow.set_tags({"git_commit": tracking.git_commit(args.root),
-                         "dataset_dvc_md5": tracking.dataset_hash(args.root, args.data),
+                         "dataset_dvc_md5": tracking.dataset_hash(args.root, str(args.data)),
                          "scheme": model_config.scheme})
         result = training.train(model_config, params.train, train_data, validation_data,
                                 params.seed)

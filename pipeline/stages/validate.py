@@ -7,10 +7,8 @@ and cost figures) and four plots in `plots/<model>/`, and logs both to a run nes
 model's MLflow training run (`pipeline.tracking.start_design_run`).
 """
 
-import argparse
 import os
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -25,6 +23,7 @@ from pipeline.fixed.weights import read_weights
 from pipeline.hls.simulation import CSimulation
 from pipeline.inputs import load_model, read_figures
 from pipeline.outputs import check_file_output, check_output, staged_directory, write_json_atomic
+from pipeline.stages.common import model_arguments
 
 STAGE = "validate"
 PLOTS = ("waveforms.png", "spectrograms.png", "error.png", "embedding_grid.png")
@@ -34,28 +33,16 @@ OWN_PLOTS = frozenset(PLOTS)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("model", help="model name: models/<model>, exports/<model>, "
-                                      "hls_projects/<model>")
-    parser.add_argument("--params", default="params.yaml", type=Path)
-    parser.add_argument("--models", default="models", type=Path)
-    parser.add_argument("--exports", default="exports", type=Path)
-    parser.add_argument("--hls-projects", default="hls_projects", type=Path)
-    parser.add_argument("--hls-metrics", default=None, type=Path,
-                        help="the hls stage's figures; default: metrics/hls/<model>.json")
-    parser.add_argument("--data", default="data/dataset", type=Path)
-    parser.add_argument("--metrics", default=None, type=Path,
-                        help="default: metrics/<model>.json")
-    parser.add_argument("--plots", default=None, type=Path, help="default: plots/<model>")
-    parser.add_argument("--root", default=None, type=Path,
-                        help="project root (MLflow store); default: DVC_ROOT, else .")
-    args = parser.parse_args()
-    metrics_path = args.metrics or Path("metrics") / f"{args.model}.json"
-    plots_dir = args.plots or Path("plots") / args.model
+    args = model_arguments(__doc__, {"models": "models", "exports": "exports",
+                                     "hls-projects": "hls_projects", "data": "data/dataset"},
+                           {"hls-metrics": "metrics/hls/{model}.json",
+                            "metrics": "metrics/{model}.json", "plots": "plots/{model}"},
+                           mlflow=True)
+    metrics_path, plots_dir = args.metrics, args.plots
     model_path = args.models / args.model / "model.h5"
     weights = args.exports / args.model / "weights.json"
     project_dir = args.hls_projects / args.model
-    hls_metrics = args.hls_metrics or Path("metrics/hls") / f"{args.model}.json"
+    hls_metrics = args.hls_metrics
     check_output(plots_dir, STAGE, OWN_PLOTS)
     check_file_output(metrics_path)
     for path, stage in ((model_path, "train"), (weights, "export"), (project_dir, "hls")):
@@ -105,7 +92,7 @@ def main() -> None:
         design = {**tracking.flatten("hls", params.hls.model_dump(mode="json")),
                   **tracking.flatten("validation", config.model_dump(mode="json"))}
         run_name = f"{args.model} {os.environ.get('DVC_EXP_NAME', 'workspace')} design"
-        with tracking.start_design_run(args.root or tracking.project_root(),
+        with tracking.start_design_run(args.root,
                                        params.tracking.experiment, args.model, model_path,
                                        run_name, design):
             mlflow.log_metrics({key: float(value) for key, value in metrics.items()

@@ -16,7 +16,6 @@ from pipeline.tracking.store import (
     file_sha256,
     model_run,
     process_tags,
-    project_root,
     start_design_run,
     start_run,
     tracking_uri,
@@ -24,4 +23,4 @@ from pipeline.tracking.store import (
 
 __all__ = ["MODEL_HASH_TAG", "cost_params", "dataset_hash", "file_sha256", "flatten",
            "git_commit", "log_history", "log_params", "model_run", "process_tags",
-           "project_root", "run_params", "start_design_run", "start_run", "tracking_uri"]
+           "run_params", "start_design_run", "start_run", "tracking_uri"]

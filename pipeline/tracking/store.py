@@ -43,13 +43,6 @@ if TYPE_CHECKING:
 MODEL_HASH_TAG = "model_sha256"
 
 
-def project_root() -> Path:
-    """Where the MLflow store lives: DVC's project root. A queued `dvc exp run` runs in a
-    temporary copy, and DVC points DVC_ROOT at the project, so every experiment's runs land
-    in the project's one store."""
-    return Path(os.environ.get("DVC_ROOT", "."))
-
-
 def tracking_uri(root: Path) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root.resolve()}/mlflow.db"
 
