@@ -27,9 +27,13 @@ test: lint
 lint: venv
 	ruff check pipeline tests benchmarks scripts
 
-## Open the MLflow UI on the project's tracking store.
+## Open the MLflow UI on the project's tracking store: one worker process (the default starts
+## several), and the address of the experiment's runs table in the designs view printed first.
+MLFLOW_PORT ?= 5000
 mlflow-ui: venv
-	mlflow ui --backend-store-uri sqlite:///mlflow.db
+	python -m pipeline.tracking.views --url http://127.0.0.1:$(MLFLOW_PORT)
+	mlflow ui --backend-store-uri sqlite:///mlflow.db \
+	    --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1
 
 ## Refresh requirements.lock from the current .venv (after changing pyproject.toml).
 lock: venv
