@@ -262,21 +262,47 @@ def test_export_hls_validate_and_report_stages_write_their_outputs_and_log_to_ml
     assert sorted(p.name for p in (tmp_path / "audio" / "tiny").glob("*.wav")) == sorted(
         f"{excerpt}_{kind}.wav" for excerpt in ("sweep", "test")
         for kind in ("input", "target", "keras", "hls"))
-    (design,) = [r for r in client.search_runs([run_info.info.experiment_id])
-                 if r.data.tags.get("stage") == "validate"]
-    assert design.data.tags["mlflow.parentRunId"] == run_info.info.run_id
-    assert design.data.params["hls.reuse_factor"] == "8"
-    assert design.data.params["scheme"] == run_info.data.params["scheme"]
-    assert design.data.metrics["hls_vs_reference_mismatches"] == 0
-    assert {a.path for a in client.list_artifacts(design.info.run_id, "validate")} == {
-        f"validate/{p.name}" for p in plots_dir.iterdir()}
+    dataset, audio = str(tmp_path / "dataset"), tmp_path / "audio"
+    rtl_sim, synthesised = tmp_path / "rtl_sim.json", validated.parent / "rtl" / "tiny.json"
+    for stage_args in (["rtl", "--exports", str(exports.parent), "--data", dataset, "--out",
+                        str(tmp_path / "rtl_projects" / "tiny"), "--metrics", str(rtl_sim)],
+                       ["synth", "--projects", str(tmp_path / "rtl_projects"), "--sim-metrics",
+                        str(rtl_sim), "--reports", str(tmp_path / "synth_reports"),
+                        "--metrics", str(synthesised)]):
+        result = run([f"pipeline.stages.{stage_args[0]}", "tiny", "--params", str(params_file),
+                      *stage_args[1:]], os.environ)
+        assert result.returncode == 0, result.stderr
 
     reports = tmp_path / "reports"
-    result = run(["pipeline.stages.report", "--params", str(params_file), "--models-dir",
-                  str(models_dir), "--metrics", str(validated.parent), "--out", str(reports)],
-                 os.environ)
-    assert result.returncode == 0, result.stderr
+    report_args = ["pipeline.stages.report", "--params", str(params_file), "--models-dir",
+                   str(models_dir), "--metrics", str(validated.parent), "--models",
+                   str(out.parent), "--exports", str(exports.parent), "--plots",
+                   str(plots_dir.parent), "--audio", str(audio), "--out", str(reports),
+                   "--summary", str(tmp_path / "metrics.json"), "--root", str(ROOT)]
+    for _ in range(2):  # the second report logs no second design run
+        result = run(report_args, {**os.environ, "MLFLOW_TRACKING_URI": uri})
+        assert result.returncode == 0, result.stderr
+    (design,) = client.search_runs([run_info.info.experiment_id], "tags.kind = 'design'")
+    assert "mlflow.parentRunId" not in design.data.tags
+    assert design.data.tags["training_run_id"] == run_info.info.run_id
+    for key in ("scheme", "bits", "filters", "multipliers", "shift_adds"):
+        assert design.data.params[key] == run_info.data.params[key], key
+    assert design.data.params["hls.reuse_factor"] == "8"
+    logged = design.data.metrics
+    assert set(logged) <= vocabulary.metric_names("design")
+    assert logged["hls_vs_reference_mismatches"] == 0
+    assert logged["esr_corners"] == pytest.approx(figures["esr_corners"])
+    rtl_figures = json.loads(synthesised.read_text())
+    assert logged["ecp5_mult18"] == rtl_figures["ecp5_mult18"]
+    seconds = (design.info.end_time - design.info.start_time) / 1000
+    assert seconds >= logged["rtl_seconds"] + logged["synth_seconds"] > 1
+    assert {a.path for a in client.list_artifacts(design.info.run_id)} == {
+        *(p.name for p in plots_dir.iterdir()), *(p.name for p in audio.glob("tiny/*.wav")),
+        "quality_vs_cost.png", "comparison.md"}
+
     report = (reports / "comparison.md").read_text()
-    row = next(line for line in report.splitlines() if line.startswith("| tiny |"))
-    assert f"{figures['esr_corners']:.4f}" in row and f"{figures['est_dsp']:,.0f}" in row
-    assert (reports / "quality_vs_multipliers.png").stat().st_size > 0
+    row = next(line for line in report.splitlines() if line.startswith("| **quality**"))
+    assert f"{figures['esr_corners']:.4f}" in row
+    assert (reports / "quality_vs_cost.png").stat().st_size > 0
+    assert json.loads((tmp_path / "metrics.json").read_text())["tiny"]["esr_corners"] == (
+        figures["esr_corners"])

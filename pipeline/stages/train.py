@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 
 from pipeline import tracking
 from pipeline.config import load_configs, model_config_path
-from pipeline.data.dataset import load_split, write_wav
+from pipeline.data.dataset import load_split, write_listening_wav
 from pipeline.data.shapes import SPLITS
 from pipeline.errors import run_stage
 from pipeline.evaluate import plots
@@ -83,7 +83,7 @@ def main() -> None:
             (staging / "examples").mkdir()
             for shape, wave in plots.corner_examples(result.model, rate,
                                                      model_config.receptive_field).items():
-                write_wav(staging / "examples" / f"{shape}.wav", wave, rate)
+                write_listening_wav(staging / "examples" / f"{shape}.wav", wave, rate)
             # At the top level, where MLflow's compare view finds them; the model itself is
             # the MLflow model logged above, not a bare .h5.
             for path in sorted([*staging.iterdir(), *(staging / "examples").iterdir()]):

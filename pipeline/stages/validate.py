@@ -14,7 +14,7 @@ import numpy as np
 
 from pipeline.config import load_params
 from pipeline.data import synth
-from pipeline.data.dataset import load_split, write_wav
+from pipeline.data.dataset import load_split, write_listening_wav
 from pipeline.errors import PipelineError, run_stage
 from pipeline.evaluate import plots, validation
 from pipeline.fixed.reference import FixedPointReference
@@ -97,7 +97,7 @@ def main() -> None:
         for name, waves in excerpts.items():
             for kind, wave in zip(AUDIO_KINDS, waves, strict=True):
                 channel = np.asarray(wave)[:length]
-                write_wav(staging / f"{name}_{kind}.wav",
+                write_listening_wav(staging / f"{name}_{kind}.wav",
                           channel if channel.ndim == 1 else channel[:, 0], rate)
     write_json_atomic(metrics_path, metrics)
     print(f"validate {args.model}: {metrics['samples']} samples; HLS vs reference "
