@@ -215,9 +215,9 @@ def test_hls_stage_fails_in_one_line_and_leaves_no_project_when_words_differ(
         **{"hls.layers": {"qconv_0": {"result": "ap_fixed<8,2>"}}}))
     out = tmp_path / "hls_projects" / "tiny"
     message = one_error_line(*stage("hls", [
-        "tiny", "--params", params, "--exports", project / "exports", "--models",
-        project / "models", "--data", project / "dataset", "--out", out, "--metrics",
-        tmp_path / "hls.json"], monkeypatch, capsys)[::2])
+        "tiny", "--params", params, "--exports", project / "exports", "--data",
+        project / "dataset", "--out", out, "--metrics", tmp_path / "hls.json"], monkeypatch,
+        capsys)[::2])
     assert message.startswith(f"{out}: C simulation: ")
     differing, words = map(int, message.split(": ")[2].split(" output words")[0].split(" of "))
     assert 0 < differing <= words == sum(
