@@ -27,9 +27,14 @@ test: lint
 lint: venv
 	ruff check pipeline tests benchmarks scripts
 
-## Open the MLflow UI on the project's tracking store.
+## Open the MLflow UI on the project's tracking store, the address of the experiment's runs
+## table in the designs view printed first. One web worker, and no job runner (it serves
+## MLflow's GenAI jobs and starts 8 processes): 2 processes, about 0.5 GB.
+MLFLOW_PORT ?= 5000
 mlflow-ui: venv
-	mlflow ui --backend-store-uri sqlite:///mlflow.db
+	python -m pipeline.tracking.views --url http://127.0.0.1:$(MLFLOW_PORT)
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow ui --backend-store-uri sqlite:///mlflow.db \
+	    --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1
 
 ## Refresh requirements.lock from the current .venv (after changing pyproject.toml).
 lock: venv

@@ -60,6 +60,29 @@ def write_yaml(path: Path, data: dict) -> Path:
     return path
 
 
+def store_state(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file of the project's MLflow store (`mlflow.db`, `mlartifacts/`, `mlruns/`) with
+    its size and modification time."""
+    paths = [root / "mlflow.db", *(p for folder in ("mlartifacts", "mlruns")
+                                    for p in (root / folder).rglob("*"))]
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in paths if p.is_file()}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def project_store_untouched(tmp_path_factory):
+    """No test writes into the project's MLflow store or artifact folder: runs that name no
+    store go to a temporary one, and the session fails if the project's changed."""
+    before = store_state(ROOT)
+    folder = tmp_path_factory.mktemp("default-store")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder}/mlflow.db")
+        yield
+    after = store_state(ROOT)
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    assert not changed, f"the tests wrote into the project's MLflow store: {changed[:10]}"
+
+
 @pytest.fixture
 def params_file(tmp_path: Path) -> Path:
     return write_yaml(tmp_path / "params.yaml", small_params())

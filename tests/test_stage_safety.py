@@ -23,10 +23,11 @@ from pipeline.config import load_model_config, load_params
 from pipeline.data.dataset import MANIFEST, MANIFEST_COLUMNS, write_dataset
 from pipeline.data.synth import synthesize
 from pipeline.errors import STOP_SIGNALS, run_stage
-from pipeline.evaluate.report import COLUMNS, Row
+from pipeline.evaluate.report import Design, markdown
 from pipeline.fixed.reader import from_qkeras
 from pipeline.fixed.weights import write_weights
 from pipeline.outputs import MARKER, OutputError
+from pipeline.stages import report as report_stage
 from tests.conftest import ROOT, TINY_MODEL, random_model, small_params, write_yaml
 
 EXPERIMENT = "waveshaper"
@@ -58,7 +59,7 @@ def stage(name: str, args: list, monkeypatch, capsys) -> tuple[int, str, str]:
     from importlib import import_module
 
     main = import_module(f"pipeline.stages.{name}").main
-    if name in ("train", "export", "hls", "validate") and "--root" not in args:
+    if name in ("train", "export", "report") and "--root" not in args:
         store = os.environ["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///")
         args = [*args, "--root", Path(store).parent]
     monkeypatch.setattr(sys, "argv", [name, *map(str, args)])
@@ -152,8 +153,7 @@ def test_every_stage_refuses_an_unmarked_output_folder_before_working(
     args = {"train": ["tiny", *common, "--models-dir", project / "configs", "--data",
                       project / "dataset", "--out", out],
             "export": ["tiny", *common, "--models", project / "models", "--out", out],
-            "hls": ["tiny", *common, "--exports", project / "exports", "--models",
-                    project / "models", "--out", out],
+            "hls": ["tiny", *common, "--exports", project / "exports", "--out", out],
             "report": [*common, "--models-dir", project / "configs", "--out", out]}[name]
     message = one_error_line(*stage(name, args, monkeypatch, capsys)[::2])
     assert message.startswith(f"{out}: not empty and not an earlier output of the {name} "
@@ -215,9 +215,9 @@ def test_hls_stage_fails_in_one_line_and_leaves_no_project_when_words_differ(
         **{"hls.layers": {"qconv_0": {"result": "ap_fixed<8,2>"}}}))
     out = tmp_path / "hls_projects" / "tiny"
     message = one_error_line(*stage("hls", [
-        "tiny", "--params", params, "--exports", project / "exports", "--models",
-        project / "models", "--data", project / "dataset", "--out", out, "--metrics",
-        tmp_path / "hls.json"], monkeypatch, capsys)[::2])
+        "tiny", "--params", params, "--exports", project / "exports", "--data",
+        project / "dataset", "--out", out, "--metrics", tmp_path / "hls.json"], monkeypatch,
+        capsys)[::2])
     assert message.startswith(f"{out}: C simulation: ")
     differing, words = map(int, message.split(": ")[2].split(" output words")[0].split(" of "))
     assert 0 < differing <= words == sum(
@@ -381,11 +381,19 @@ def report_figures(project: Path) -> dict[str, float]:
             self[key] = 1.0
             return 1.0
 
-    row = Row("tiny", load_model_config(project / "configs" / "tiny.yaml"), 1, Recorder())
-    row.plot_point()
-    for _, cell in COLUMNS:
-        cell(row)
-    return dict(row.metrics)
+    design = Design("tiny", load_model_config(project / "configs" / "tiny.yaml"), "12",
+                    Recorder())
+    markdown([design], load_params(project / "params.yaml"), "plot.png")
+    report_stage.point(design)
+    for shape in report_stage.SHAPE_NAMES:
+        design.figures[f"esr_{shape}"]
+    return dict(design.figures)
+
+
+def report_args(project: Path, metrics: Path, out: Path) -> list:
+    return ["--params", project / "params.yaml", "--models-dir", project / "configs",
+            "--metrics", metrics, "--models", project / "models", "--exports",
+            project / "exports", "--out", out, "--summary", out.parent / "summary.json"]
 
 
 FIGURES_CASES = {
@@ -406,12 +414,14 @@ FIGURES_CASES = {
 def test_report_stage_refuses_bad_figures_in_one_line(case, tmp_path, project, monkeypatch,
                                                       capsys):
     path = tmp_path / "metrics" / "tiny.json"
-    path.parent.mkdir()
+    (path.parent / "rtl").mkdir(parents=True)
+    (path.parent / "rtl" / "tiny.json").write_text(json.dumps(report_figures(project)))
     if case == "a figure missing":
         figures = report_figures(project)
         del figures["esr_edges"]
+        (path.parent / "rtl" / "tiny.json").write_text(json.dumps(figures))
         content, expected = json.dumps(figures), r"no figure 'esr_edges'; expected the " \
-            r"figures the validate stage writes \(run it again for tiny\)"
+            r"figures the validate, rtl and synth stages write \(run them again for tiny\)"
     else:
         content, expected = FIGURES_CASES[case]
         expected = expected.format(s="validate")
@@ -419,9 +429,9 @@ def test_report_stage_refuses_bad_figures_in_one_line(case, tmp_path, project, m
         path.write_bytes(content)
     elif content is not None:
         path.write_text(content)
-    message = one_error_line(*stage("report", [
-        "--params", project / "params.yaml", "--models-dir", project / "configs", "--metrics",
-        path.parent, "--out", tmp_path / "reports"], monkeypatch, capsys)[::2])
+    message = one_error_line(*stage("report", report_args(project, path.parent,
+                                                           tmp_path / "reports"),
+                                    monkeypatch, capsys)[::2])
     assert re.fullmatch(rf"{path}: {expected}", message), message
     assert not (tmp_path / "reports").exists()
 
@@ -429,13 +439,15 @@ def test_report_stage_refuses_bad_figures_in_one_line(case, tmp_path, project, m
 def test_report_stage_writes_a_report_from_complete_figures(tmp_path, project, monkeypatch,
                                                             capsys):
     path = tmp_path / "metrics" / "tiny.json"
-    path.parent.mkdir()
-    path.write_text(json.dumps(report_figures(project)))
-    status, _, err = stage("report", [
-        "--params", project / "params.yaml", "--models-dir", project / "configs", "--metrics",
-        path.parent, "--out", tmp_path / "reports"], monkeypatch, capsys)
+    (path.parent / "rtl").mkdir(parents=True)
+    for written in (path, path.parent / "rtl" / "tiny.json"):
+        written.write_text(json.dumps(report_figures(project)))
+    status, _, err = stage("report", report_args(project, path.parent, tmp_path / "reports"),
+                           monkeypatch, capsys)
     assert status == 0, err
-    assert "| tiny |" in (tmp_path / "reports" / "comparison.md").read_text()
+    assert "| `tiny` |" in (tmp_path / "reports" / "comparison.md").read_text()
+    assert json.loads((tmp_path / "summary.json").read_text()) == {
+        "tiny": {"esr_corners": 1.0, "ecp5_mult18": 1.0, "ecp5_lut4": 1.0}}
 
 
 @pytest.mark.parametrize("case", FIGURES_CASES)
@@ -452,7 +464,8 @@ def test_validate_stage_refuses_bad_hls_figures_in_one_line(case, tmp_path, proj
         "tiny", "--params", project / "params.yaml", "--models", project / "models",
         "--exports", project / "exports", "--hls-projects", tmp_path / "hls_projects",
         "--hls-metrics", path, "--data", project / "dataset", "--metrics", tmp_path / "m.json",
-        "--plots", tmp_path / "plots"], monkeypatch, capsys)[::2])
+        "--plots", tmp_path / "plots", "--audio", tmp_path / "audio"], monkeypatch,
+        capsys)[::2])
     assert re.fullmatch(rf"{path}: {expected.format(s='hls')}", message), message
 
 
@@ -473,28 +486,9 @@ def test_a_later_stage_without_the_model_run_logs_to_a_new_one_and_says_so(
            f"{digest[:12]}); logging to a new run {run.info.run_id}" in out
     assert run.data.tags[tracking.MODEL_HASH_TAG] == digest
     assert run.data.tags["stage"] == "export" and run.info.status == "FINISHED"
-    assert "reference_test_samples" in run.data.metrics
-
-
-def test_design_runs_nest_under_the_model_run_and_are_never_taken_for_it(
-        tmp_path, project, monkeypatch, capsys):
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    model = project / "models" / "tiny" / "model.h5"
-    design = {"hls.reuse_factor": 8}
-    with tracking.start_design_run(tmp_path, EXPERIMENT, "tiny", model, "d1", design) as alone:
-        pass
-    assert "validate tiny: the tracking store" in capsys.readouterr().out
-    with tracking.model_run(tmp_path, EXPERIMENT, "tiny", model, "hls") as created:
-        pass
-    with tracking.start_design_run(tmp_path, EXPERIMENT, "tiny", model, "d2", design) as nested:
-        pass
-    client = MlflowClient(uri)
-    alone, created, nested = (client.get_run(r.info.run_id) for r in (alone, created, nested))
-    assert "mlflow.parentRunId" not in alone.data.tags and created.info.run_id != alone.info.run_id
-    assert nested.data.tags["mlflow.parentRunId"] == created.info.run_id
-    assert nested.data.tags["stage"] == "validate" and created.data.tags["stage"] == "hls"
-    assert nested.data.params["hls.reuse_factor"] == "8"
+    assert set(run.data.metrics) == {"reference_saturations", "reference_overflows",
+                                     "reference_differing_words", "reference_max_lsb"}
+    assert run.data.tags["kind"] == "training"
 
 
 # ---------------------------------------------------------------- MLflow runs: signals, kills

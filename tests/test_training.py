@@ -11,7 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pipeline.outputs import MARKER
-from pipeline.tracking import file_sha256
+from pipeline.tracking import file_sha256, vocabulary
 from tests.conftest import ROOT
 
 
@@ -48,50 +48,56 @@ def test_train_stage_logs_a_complete_run(tracked):
     assert run_info.info.run_name == "tiny" and run_info.info.status == "FINISHED"
 
     params = run_info.data.params
-    assert params["scheme"] == "po2" and params["bits"] == "12"
+    assert params["scheme"] == "po2" and params["bits"] == "12, po2 4"
     assert params["receptive_field"] == "6" and params["dilations"] == "[1, 1, 2]"
     trained = from_qkeras(load_qmodel(str(out / "model.h5"), compile=False))
     assert params["multipliers"] == str(sum(layer.multiplies for layer in trained.layers))
     assert params["shift_adds"] == str(sum(layer.shift_adds for layer in trained.layers))
     assert 0 < int(params["shift_adds"]) <= 4 * 6 + 6 * 4  # the po2 pair's weights
-    assert params["train.epochs"] == "2" and params["model.layers.1.factorized_rank"] == "6"
+    assert params["train.epochs"] == "2" and params["filters"] == "[4, 4, 1]"
 
     for key in ("loss", "val_loss", "val_esr"):
         history = client.get_metric_history(run_info.info.run_id, key)
         assert [m.step for m in history] == [0, 1]
     metrics = run_info.data.metrics
-    for key in ("test_esr_corners", "test_esr_edges", "test_esr_sine", "test_esr_ramp",
-                "test_esr_square", "test_esr_zigzag", "test_esr_heldout_freq"):
+    for key in ("esr_corners", "esr_edges", "esr_sine", "esr_ramp", "esr_square",
+                "esr_zigzag", "esr_heldout_freq"):
         assert np.isfinite(metrics[key]) and metrics[key] > 0
-    assert json.loads(metrics_path.read_text())["test_esr_corners"] == pytest.approx(
-        metrics["test_esr_corners"])
+    assert set(metrics) <= vocabulary.metric_names("training") | {
+        f"restart_{r}_val_esr" for r in range(2)}
+    assert json.loads(metrics_path.read_text())["esr_corners"] == pytest.approx(
+        metrics["esr_corners"])
 
     tags = run_info.data.tags
     assert len(tags["git_commit"].removesuffix("-dirty")) in (40, len("unknown"))
     assert "dataset_dvc_md5" in tags
 
     artifacts = {a.path for a in client.list_artifacts(run_info.info.run_id)}
-    assert {"model.h5", "model_config.yaml", "params.yaml", "history.csv",
-            "training_curves.png", "embedding_grid.png", "examples"} <= artifacts
-    examples = {a.path for a in client.list_artifacts(run_info.info.run_id, "examples")}
-    assert examples == {f"examples/{s}.wav" for s in ("sine", "ramp", "square", "zigzag")}
-    assert sorted(p.name for p in out.iterdir()) == sorted([*artifacts, MARKER])
-    assert tags["stage"] == "train" and tags["model_sha256"] == file_sha256(out / "model.h5")
+    wavs = {f"{s}.wav" for s in ("sine", "ramp", "square", "zigzag")}
+    assert artifacts == {"model_config.yaml", "params.yaml", "history.csv",
+                         "training_curves.png", "embedding_grid.png", *wavs}
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*artifacts - wavs, "model.h5", "examples", MARKER])
+    assert tags["stage"] == "train" and tags["kind"] == "training" and tags["model"] == "tiny"
+    assert tags["model_sha256"] == file_sha256(out / "model.h5")
 
 
-def test_logged_model_loads_with_qkeras_custom_objects(tracked):
+def test_logged_model_loads_as_an_mlflow_model(tracked):
     from qkeras.utils import load_qmodel
 
     uri, out, _ = tracked
     client = MlflowClient(uri)
     (run_info,) = client.search_runs([client.get_experiment_by_name("waveshaper")
                                       .experiment_id])
-    path = mlflow.artifacts.download_artifacts(run_id=run_info.info.run_id,
-                                               artifact_path="model.h5", tracking_uri=uri)
-    model = load_qmodel(path, compile=False)
+    mlflow.set_tracking_uri(uri)
+    model_uri = f"runs:/{run_info.info.run_id}/model"
     x = np.random.default_rng(0).uniform(-1, 1, (1, 50, 3)).astype("float32")
-    reference = load_qmodel(out / "model.h5", compile=False)
-    np.testing.assert_array_equal(model.predict(x, verbose=0), reference.predict(x, verbose=0))
+    expected = load_qmodel(out / "model.h5", compile=False).predict(x, verbose=0)
+    keras = mlflow.tensorflow.load_model(model_uri)
+    np.testing.assert_array_equal(keras.predict(x, verbose=0), expected)
+    info = mlflow.models.get_model_info(model_uri)
+    assert list(info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == [-1, -1, 3]
+    np.testing.assert_array_equal(mlflow.pyfunc.load_model(model_uri).predict(x), expected)
 
 
 def test_a_crash_marks_the_run_failed(tmp_path, params_file, models_dir, monkeypatch):
@@ -215,16 +221,16 @@ def test_export_hls_validate_and_report_stages_write_their_outputs_and_log_to_ml
                                       .experiment_id])
     assert run_info.data.tags["model_sha256"] == file_sha256(out / "model.h5")
     logged = run_info.data.metrics
-    for key in ("qconv_0_saturations", "qconv_1b_overflows", "qconv_2_differing_words"):
-        assert logged[f"reference_{key}"] == metrics[key]
+    layers = ("qconv_0", "qconv_1a", "qconv_1b", "qconv_2")
+    for key in ("saturations", "overflows", "differing_words"):
+        assert logged[f"reference_{key}"] == sum(metrics[f"{name}_{key}"] for name in layers)
     assert {a.path for a in client.list_artifacts(run_info.info.run_id, "export")} == {
         "export/weights.json", "export/weights.h"}
 
     project, hls_metrics = tmp_path / "hls" / "tiny", tmp_path / "hls.json"
     result = run(["pipeline.stages.hls", "tiny", "--params", str(params_file), "--exports",
-                  str(exports.parent), "--models", str(out.parent), "--data",
-                  str(tmp_path / "dataset"), "--out", str(project), "--metrics",
-                  str(hls_metrics), "--root", str(ROOT)],
+                  str(exports.parent), "--data", str(tmp_path / "dataset"), "--out",
+                  str(project), "--metrics", str(hls_metrics)],
                  {**os.environ, "MLFLOW_TRACKING_URI": uri})
     assert result.returncode == 0, result.stderr
     hls_figures = json.loads(hls_metrics.read_text())
@@ -232,18 +238,13 @@ def test_export_hls_validate_and_report_stages_write_their_outputs_and_log_to_ml
         16 * 2400, 0)
     assert hls_figures["est_shift_adds"] > 0 and hls_figures["est_dsp"] > 0
     assert (project / "csim.sh").exists() and not (project / "csim").exists()
-    logged = client.get_run(run_info.info.run_id).data.metrics
-    assert logged["hls_testbench_samples"] == 16 * 2400
-    assert logged["hls_testbench_mismatches"] == 0
-    assert [a.path for a in client.list_artifacts(run_info.info.run_id, "hls")] == [
-        "hls/README.md"]
 
     validated, plots_dir = tmp_path / "validated" / "tiny.json", tmp_path / "plots" / "tiny"
     result = run(["pipeline.stages.validate", "tiny", "--params", str(params_file), "--models",
                   str(out.parent), "--exports", str(exports.parent), "--hls-projects",
                   str(project.parent), "--hls-metrics", str(hls_metrics), "--data",
                   str(tmp_path / "dataset"), "--metrics", str(validated), "--plots",
-                  str(plots_dir), "--root", str(ROOT)],
+                  str(plots_dir), "--audio", str(tmp_path / "audio" / "tiny")],
                  {**os.environ, "MLFLOW_TRACKING_URI": uri})
     assert result.returncode == 0, result.stderr
     figures = json.loads(validated.read_text())
@@ -258,21 +259,50 @@ def test_export_hls_validate_and_report_stages_write_their_outputs_and_log_to_ml
                                         for layer in exported.layers)
     assert sorted(p.name for p in plots_dir.iterdir()) == [
         "embedding_grid.png", "error.png", "spectrograms.png", "waveforms.png"]
-    (design,) = [r for r in client.search_runs([run_info.info.experiment_id])
-                 if r.data.tags.get("stage") == "validate"]
-    assert design.data.tags["mlflow.parentRunId"] == run_info.info.run_id
-    assert design.data.params["hls.reuse_factor"] == "8"
-    assert design.data.params["scheme"] == run_info.data.params["scheme"]
-    assert design.data.metrics["hls_vs_reference_mismatches"] == 0
-    assert {a.path for a in client.list_artifacts(design.info.run_id, "validate")} == {
-        f"validate/{p.name}" for p in plots_dir.iterdir()}
+    assert sorted(p.name for p in (tmp_path / "audio" / "tiny").glob("*.wav")) == sorted(
+        f"{excerpt}_{kind}.wav" for excerpt in ("sweep", "test")
+        for kind in ("input", "target", "keras", "hls"))
+    dataset, audio = str(tmp_path / "dataset"), tmp_path / "audio"
+    rtl_sim, synthesised = tmp_path / "rtl_sim.json", validated.parent / "rtl" / "tiny.json"
+    for stage_args in (["rtl", "--exports", str(exports.parent), "--data", dataset, "--out",
+                        str(tmp_path / "rtl_projects" / "tiny"), "--metrics", str(rtl_sim)],
+                       ["synth", "--projects", str(tmp_path / "rtl_projects"), "--sim-metrics",
+                        str(rtl_sim), "--reports", str(tmp_path / "synth_reports"),
+                        "--metrics", str(synthesised)]):
+        result = run([f"pipeline.stages.{stage_args[0]}", "tiny", "--params", str(params_file),
+                      *stage_args[1:]], os.environ)
+        assert result.returncode == 0, result.stderr
 
     reports = tmp_path / "reports"
-    result = run(["pipeline.stages.report", "--params", str(params_file), "--models-dir",
-                  str(models_dir), "--metrics", str(validated.parent), "--out", str(reports)],
-                 os.environ)
-    assert result.returncode == 0, result.stderr
+    report_args = ["pipeline.stages.report", "--params", str(params_file), "--models-dir",
+                   str(models_dir), "--metrics", str(validated.parent), "--models",
+                   str(out.parent), "--exports", str(exports.parent), "--plots",
+                   str(plots_dir.parent), "--audio", str(audio), "--out", str(reports),
+                   "--summary", str(tmp_path / "metrics.json"), "--root", str(ROOT)]
+    for _ in range(2):  # the second report logs no second design run
+        result = run(report_args, {**os.environ, "MLFLOW_TRACKING_URI": uri})
+        assert result.returncode == 0, result.stderr
+    (design,) = client.search_runs([run_info.info.experiment_id], "tags.kind = 'design'")
+    assert "mlflow.parentRunId" not in design.data.tags
+    assert design.data.tags["training_run_id"] == run_info.info.run_id
+    for key in ("scheme", "bits", "filters", "multipliers", "shift_adds"):
+        assert design.data.params[key] == run_info.data.params[key], key
+    assert design.data.params["hls.reuse_factor"] == "8"
+    logged = design.data.metrics
+    assert set(logged) <= vocabulary.metric_names("design")
+    assert logged["hls_vs_reference_mismatches"] == 0
+    assert logged["esr_corners"] == pytest.approx(figures["esr_corners"])
+    rtl_figures = json.loads(synthesised.read_text())
+    assert logged["ecp5_mult18"] == rtl_figures["ecp5_mult18"]
+    seconds = (design.info.end_time - design.info.start_time) / 1000
+    assert seconds >= logged["rtl_seconds"] + logged["synth_seconds"] > 1
+    assert {a.path for a in client.list_artifacts(design.info.run_id)} == {
+        *(p.name for p in plots_dir.iterdir()), *(p.name for p in audio.glob("tiny/*.wav")),
+        "quality_vs_cost.png", "comparison.md"}
+
     report = (reports / "comparison.md").read_text()
-    row = next(line for line in report.splitlines() if line.startswith("| tiny |"))
-    assert f"{figures['esr_corners']:.4f}" in row and f"{figures['est_dsp']:,.0f}" in row
-    assert (reports / "quality_vs_multipliers.png").stat().st_size > 0
+    row = next(line for line in report.splitlines() if line.startswith("| **quality**"))
+    assert f"{figures['esr_corners']:.4f}" in row
+    assert (reports / "quality_vs_cost.png").stat().st_size > 0
+    assert json.loads((tmp_path / "metrics.json").read_text())["tiny"]["esr_corners"] == (
+        figures["esr_corners"])

@@ -30,6 +30,14 @@ MANIFEST = "manifest.csv"
 _SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile's sf_command that controls the PEAK chunk
 
 
+def write_listening_wav(path: Path, wave: np.ndarray, sample_rate: int) -> None:
+    """A 16-bit PCM mono WAV to listen to, clipped to full scale: the format every browser
+    plays (MLflow's artifact player shows no waveform and plays nothing for float WAVs in
+    Chromium)."""
+    sf.write(path, np.clip(np.asarray(wave, dtype=np.float64), -1.0, 1.0 - 2.0**-15),
+             sample_rate, subtype="PCM_16", format="WAV")
+
+
 def write_wav(path: Path, wave: np.ndarray, sample_rate: int) -> None:
     """A 32-bit float mono WAV, the same bytes for the same samples.
 

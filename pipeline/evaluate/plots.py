@@ -126,18 +126,20 @@ def sweep_waveforms(path: Path, target: np.ndarray, keras: np.ndarray, hls: np.n
     _save(fig, path)
 
 
-def spectrograms(path: Path, keras: np.ndarray, hls: np.ndarray, sample_rate: int, n_fft: int,
-                 hop: int, floor: float, title: str) -> None:
-    """Log power spectrograms of Keras and HLS over the sweep, side by side, on one scale;
-    the floor is the LSD's (the output word's rounding noise per bin)."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), sharey=True)
+def spectrograms(path: Path, target: np.ndarray, design: np.ndarray, sample_rate: int,
+                 n_fft: int, hop: int, floor: float, title: str) -> None:
+    """Log power spectrograms over the sweep of the target, the design's output and their
+    difference, on one scale: the difference shows where the model misses (the ramp's and
+    the square's aliased harmonics); the floor is the LSD's (the output word's rounding noise
+    per bin). Keras is left out: the design equals it to a few LSB (`error.png`)."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), sharey=True)
     spectra = [10 * np.log10(np.maximum(power_spectrogram(x, n_fft, hop), floor))
-               for x in (keras, hls)]
+               for x in (target, design, design - target)]
     top = max(s.max() for s in spectra)
     extent = (n_fft / 2 / sample_rate, (n_fft / 2 + hop * (len(spectra[0]) - 1)) / sample_rate,
               0, sample_rate / 2000)
-    for ax, spectrum, name in zip(axes, spectra, ("Keras (QKeras)", "HLS C simulation"),
-                                  strict=True):
+    names = ("target", "design (HLS C simulation)", "difference (design - target)")
+    for ax, spectrum, name in zip(axes, spectra, names, strict=True):
         image = ax.imshow(spectrum.T - top, origin="lower", aspect="auto", extent=extent,
                           cmap="magma", vmin=-120, vmax=0)
         ax.set_title(name)
@@ -182,23 +184,40 @@ def error_over_time(path: Path, target: np.ndarray, keras: np.ndarray, hls: np.n
     _save(fig, path)
 
 
-def quality_against_multipliers(path: Path, rows: Sequence[dict]) -> None:
-    """The report's trade-off: corner and edge ESR of the HLS design against its estimated
-    DSP slices, one point per model config."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    for index, row in enumerate(rows):
-        colour = f"C{index % 10}"
-        ax.scatter(row["est_dsp"], row["esr_corners"], color=colour, marker="o", s=50)
-        ax.scatter(row["est_dsp"], row["esr_edges"], color=colour, marker="^", s=50)
-        ax.annotate(f"{row['model']} (RF {row['reuse_factor']})",
-                    (row["est_dsp"], row["esr_corners"]), xytext=(6, 4),
-                    textcoords="offset points", fontsize=8)
-    ax.scatter([], [], color="0.4", marker="o", label="ESR, corners (mean)")
-    ax.scatter([], [], color="0.4", marker="^", label="ESR, edges (mean)")
-    ax.set_yscale("log")
-    ax.set_xlabel("estimated DSP slices (multipliers, 25x18)")
-    ax.set_ylabel("test ESR of the HLS design (lower is better)")
-    ax.set_title("Quality against multipliers")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    _save(fig, path)
+def quality_against_cost(path: Path, points: Sequence[dict], targets: dict[str, float],
+                         grades: Sequence[tuple[float, str]]) -> None:
+    """The report's trade-off: test ESR (corners) of each design against its multipliers and
+    against its logic, on linear axes, with each scheme's target and Neural Amp Modeler's
+    grades marked. A point is a dict: model, scheme, esr_corners, multipliers, logic (the
+    axis labels say which figures)."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.2), sharey=True)
+    top = max([p["esr_corners"] for p in points] + list(targets.values())) * 1.25
+    for ax, (key, label) in zip(axes, (("multipliers", "multipliers (ECP5 MULT18X18D)"),
+                                       ("logic", "logic (ECP5 LUT4 after place and route)")),
+                                strict=True):
+        for bound, name in grades:
+            if bound < top:
+                ax.axhline(bound, color="0.75", lw=0.8, ls=":")
+                ax.annotate(f"NAM: {name} below", (1, bound), xycoords=("axes fraction", "data"),
+                            xytext=(-4, 2), textcoords="offset points", ha="right",
+                            fontsize=7, color="0.45")
+        for index, (scheme, target) in enumerate(sorted(targets.items())):
+            ax.axhline(target, color=f"C{index}", lw=1.2, ls="--")
+            ax.annotate(f"{scheme} target {target:g}", (0, target),
+                        xycoords=("axes fraction", "data"), xytext=(4, 2),
+                        textcoords="offset points", fontsize=8, color=f"C{index}")
+        colours = {scheme: f"C{index}" for index, scheme in enumerate(sorted(targets))}
+        for point in points:
+            colour = colours.get(point["scheme"], "0.3")
+            ax.scatter(point[key], point["esr_corners"], color=colour, s=70, zorder=3)
+            ax.annotate(f"{point['model']}\n{point[key]:,.0f}, ESR {point['esr_corners']:.3f}",
+                        (point[key], point["esr_corners"]), xytext=(7, -4),
+                        textcoords="offset points", fontsize=8)
+        right = max(p[key] for p in points)
+        ax.set_xlim(0, right * 1.45 if right > 0 else 1)
+        ax.set_ylim(0, top)
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test ESR, corners (lower is better)")
+    fig.suptitle("Quality against what the design costs: one point per model")
+    _save(fig, path, dpi=100)

@@ -18,6 +18,12 @@ ORIGINAL_ECP5 = {
 author published it: LUT4 is nextpnr's TRELLIS_COMB; the 16-filter design idles 70% of each
 sample period; the po2 design needed 101% of the LUTs and never met timing."""
 
+ECP5_CAPACITY = {"ecp5_mult18": 156, "ecp5_lut4": 83_640, "ecp5_dp16kd": 208}
+"""The LFE5U-85F's resources: MULT18X18D multipliers, LUT4s, DP16KD block RAMs."""
+
+ORIGINAL_SAMPLE_RATE_HZ = 192_000
+"""The original design's sample rate (the eurorack-pmod codec)."""
+
 SUMMARY_KEYS = ("rtl_vs_reference_mismatches", "rtl_samples", "cycles_per_sample",
                 "max_sample_rate_hz", "rtl_multipliers", "ecp5_mult18", "ecp5_lut4",
                 "ecp5_trellis_comb", "ecp5_ff", "ecp5_dp16kd", "ecp5_fmax_mhz",

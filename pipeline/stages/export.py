@@ -8,8 +8,7 @@ word chosen for a linear last layer (sized from the test split) with whether it 
 saturate. The same figures go to the model's MLflow run (`pipeline.tracking.model_run`).
 """
 
-
-import mlflow
+from mlflow.tracking import MlflowClient
 
 from pipeline import tracking
 from pipeline.config import load_params
@@ -26,6 +25,15 @@ from pipeline.outputs import check_file_output, check_output, staged_directory, 
 from pipeline.stages.common import model_arguments
 
 STAGE = "export"
+
+
+def reference_summary(comparisons: list) -> dict[str, float]:
+    """The training run's figures of the reference against QKeras, over every layer
+    (`pipeline.tracking.vocabulary.TRAINING`)."""
+    return {"reference_saturations": float(sum(c.saturations for c in comparisons)),
+            "reference_overflows": float(sum(c.overflows for c in comparisons)),
+            "reference_differing_words": float(sum(c.differing for c in comparisons)),
+            "reference_max_lsb": float(max((c.max_lsb for c in comparisons), default=0.0))}
 
 
 def main() -> None:
@@ -64,10 +72,14 @@ def main() -> None:
     with staged_directory(out, STAGE) as staging:
         write_weights(exported, staging / "weights.json")
         (staging / "weights.h").write_text(header_text(exported))
-        with tracking.model_run(args.root, experiment, args.model, model_path, STAGE):
-            mlflow.log_metrics({f"reference_{key}": float(value)
-                                for key, value in metrics.items()})
-            mlflow.log_artifacts(str(staging), artifact_path="export")
+        with tracking.model_run(args.root, experiment, args.model, model_path,
+                                STAGE) as run_id:
+            # The whole model's figures, under the vocabulary's names; per layer they are in
+            # the metrics file (an artifact).
+            client = MlflowClient()
+            for key, value in reference_summary(comparisons).items():
+                client.log_metric(run_id, key, value)
+            client.log_artifacts(run_id, str(staging), artifact_path="export")
     write_json_atomic(metrics_path, metrics)
     print(f"export {args.model}: {len(exported.layers)} layers to {out}; test split: "
           f"{sum(c.saturations for c in comparisons)} saturated and "

@@ -6,14 +6,11 @@ fixed-point reference, build_prj.tcl, csim.sh, README) to a staging folder, copi
 elsewhere and runs its csim.sh there, and renames it to `hls_projects/<model>/` only if
 every output word equals the reference's: a project that fails its own testbench is never
 left behind. `metrics/hls/<model>.json` holds the testbench's sample count and differing
-output words, and the analytic cost estimate (`pipeline/fixed/cost.py`); the same go to the
-model's MLflow run.
+output words, and the analytic cost estimate (`pipeline/fixed/cost.py`); the report stage
+logs them to the design's MLflow run.
 """
 
 
-import mlflow
-
-from pipeline import tracking
 from pipeline.config import load_params
 from pipeline.data.dataset import load_split
 from pipeline.errors import PipelineError, run_stage
@@ -32,20 +29,14 @@ class SimulationMismatch(PipelineError):
 
 
 def main() -> None:
-    args = model_arguments(__doc__, {"exports": "exports", "models": "models",
-                                     "data": "data/dataset"},
-                           {"out": "hls_projects/{model}", "metrics": "metrics/hls/{model}.json"},
-                           mlflow=True)
+    args = model_arguments(__doc__, {"exports": "exports", "data": "data/dataset"},
+                           {"out": "hls_projects/{model}", "metrics": "metrics/hls/{model}.json"})
     out, metrics_path = args.out, args.metrics
     weights = args.exports / args.model / "weights.json"
-    model_path = args.models / args.model / "model.h5"
     check_output(out, OUTPUT_KIND)
     check_file_output(metrics_path)
     if not weights.exists():
         raise PipelineError(f"{weights}: no exported weights (run the export stage first)")
-    if not model_path.is_file():
-        raise PipelineError(f"{model_path}: missing; the stage logs to the model's MLflow run, "
-                            f"found by this file's sha256 (run the train stage first)")
 
     params = load_params(args.params)
     config = params.hls
@@ -61,10 +52,6 @@ def main() -> None:
         metrics = {"testbench_samples": result.samples,
                    "testbench_mismatches": result.mismatches,
                    **estimate(exported, config).summary()}
-        with tracking.model_run(args.root, params.tracking.experiment, args.model, model_path,
-                                STAGE):
-            mlflow.log_metrics({f"hls_{key}": float(value) for key, value in metrics.items()})
-            mlflow.log_artifact(str(staging / "README.md"), artifact_path="hls")
     write_json_atomic(metrics_path, metrics)
     print(f"hls {args.model}: {out} written; csim.sh in a moved copy: {result.samples} "
           f"samples, {result.mismatches} output words differ from the fixed-point reference")

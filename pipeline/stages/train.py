@@ -12,10 +12,11 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import yaml
+from mlflow.tracking import MlflowClient
 
 from pipeline import tracking
 from pipeline.config import load_configs, model_config_path
-from pipeline.data.dataset import load_split, write_wav
+from pipeline.data.dataset import load_split, write_listening_wav
 from pipeline.data.shapes import SPLITS
 from pipeline.errors import run_stage
 from pipeline.evaluate import plots
@@ -43,21 +44,26 @@ def main() -> None:
     rate = params.data.sample_rate
     training.check_window(model_config, params.train, train_data)
 
-    with tracking.start_run(args.root, params.tracking.experiment, model_config.name, STAGE):
-        tracking.log_params(tracking.run_params(model_config, params))
+    with tracking.start_run(args.root, params.tracking.experiment, model_config.name, STAGE,
+                            tags={"model": model_config.name}) as run:
+        run_id = run.info.run_id
+        client = MlflowClient()
+        client.log_batch(run_id, params=tracking.as_params(
+            tracking.training_params(model_config, params)))
         mlflow.set_tags({"git_commit": tracking.git_commit(args.root),
-                         "dataset_dvc_md5": tracking.dataset_hash(args.root, str(args.data)),
-                         "scheme": model_config.scheme})
+                         "dataset_dvc_md5": tracking.dataset_hash(str(args.data), args.root)})
         result = training.train(model_config, params.train, train_data, validation_data,
                                 params.seed)
-        tracking.log_history(result)
-        tracking.log_params(tracking.cost_params(from_qkeras(result.model)))
-        test_metrics = inference.evaluate(result.model, test_data, skip)
-        summary = {f"test_{key}": value for key, value in test_metrics.items()}
+        tracking.log_history(run_id, result)
+        client.log_batch(run_id, params=tracking.as_params(
+            tracking.cost_params(from_qkeras(result.model))))
+        summary = inference.evaluate(result.model, test_data, skip)
         summary.update(best_epoch=result.best_epoch,
                        best_val_esr=float(result.history["val_esr"][result.best_epoch]),
                        epochs_run=len(result.history["loss"]), chosen_restart=result.chosen)
         mlflow.log_metrics({k: v for k, v in summary.items() if np.isfinite(v)})
+        example = test_data.inputs[0][np.newaxis, :model_config.receptive_field * 2]
+        tracking.log_model(result.model, example.astype(np.float32))
 
         with staged_directory(out, STAGE) as staging:
             result.model.save(staging / "model.h5")
@@ -77,12 +83,16 @@ def main() -> None:
             (staging / "examples").mkdir()
             for shape, wave in plots.corner_examples(result.model, rate,
                                                      model_config.receptive_field).items():
-                write_wav(staging / "examples" / f"{shape}.wav", wave, rate)
-            mlflow.log_artifacts(str(staging))
+                write_listening_wav(staging / "examples" / f"{shape}.wav", wave, rate)
+            # At the top level, where MLflow's compare view finds them; the model itself is
+            # the MLflow model logged above, not a bare .h5.
+            for path in sorted([*staging.iterdir(), *(staging / "examples").iterdir()]):
+                if path.is_file() and path.name != "model.h5":
+                    mlflow.log_artifact(str(path))
             mlflow.set_tag(tracking.MODEL_HASH_TAG, tracking.file_sha256(staging / "model.h5"))
         write_json_atomic(metrics_path, summary)
-    print(f"train {model_config.name}: test_esr_corners {summary['test_esr_corners']:.4f}, "
-          f"test_esr_edges {summary['test_esr_edges']:.4f}")
+    print(f"train {model_config.name}: test split esr_corners {summary['esr_corners']:.4f}, "
+          f"esr_edges {summary['esr_edges']:.4f}")
 
 
 if __name__ == "__main__":
