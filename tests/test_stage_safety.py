@@ -23,7 +23,7 @@ from pipeline.config import load_model_config, load_params
 from pipeline.data.dataset import MANIFEST, MANIFEST_COLUMNS, write_dataset
 from pipeline.data.synth import synthesize
 from pipeline.errors import STOP_SIGNALS, run_stage
-from pipeline.evaluate.report import COLUMNS, Row
+from pipeline.evaluate.report import Row, markdown
 from pipeline.fixed.reader import from_qkeras
 from pipeline.fixed.weights import write_weights
 from pipeline.outputs import MARKER, OutputError
@@ -224,7 +224,7 @@ def test_hls_stage_fails_in_one_line_and_leaves_no_project_when_words_differ(
         int(line.split(",")[MANIFEST_COLUMNS.index("samples")])
         for line in (project / "dataset" / MANIFEST).read_text().splitlines()[1:]
         if line.split(",")[1] == "test")
-    assert message.endswith("output words differ from the fixed-point reference")
+    assert message.endswith(" start-of-stream flags differ from the fixed-point reference")
     assert list(out.parent.iterdir()) == [] and not (tmp_path / "hls.json").exists()
 
 
@@ -381,11 +381,10 @@ def report_figures(project: Path) -> dict[str, float]:
             self[key] = 1.0
             return 1.0
 
-    row = Row("tiny", load_model_config(project / "configs" / "tiny.yaml"), 1, Recorder())
+    row = Row("tiny", load_model_config(project / "configs" / "tiny.yaml"), "1/2", Recorder())
     row.plot_point()
-    for _, cell in COLUMNS:
-        cell(row)
-    return dict(row.metrics)
+    markdown([row], load_params(project / "params.yaml"), "plot.png")
+    return {**row.metrics, "reuse_factors": [1, 2]}
 
 
 FIGURES_CASES = {
@@ -394,8 +393,10 @@ FIGURES_CASES = {
                                          r"the figures the {s} stage writes \(run it again\)"),
     "not an object": ("[0.1, 0.2]", r"expected a JSON object of figures the {s} stage writes "
                                     r"\(run it again\), got a list"),
-    "a string figure": ('{"esr_corners": "low"}', r"esr_corners: expected a number, got "
-                                                  r"\"low\""),
+    "a string figure": ('{"esr_corners": "low"}', r"esr_corners: expected a number or a list "
+                                                  r"of numbers, got \"low\""),
+    "a list of strings": ('{"reuse_factors": ["8"]}', r"reuse_factors: expected a number or a "
+                                                     r"list of numbers, got \[\"8\"\]"),
     "not UTF-8": (b"\xff\xfe{}", r"not UTF-8 text; expected the figures the {s} stage "
                                  r"writes \(run it again\)"),
     "missing": (None, r"missing; expected the figures the {s} stage writes \(run it again\)"),

@@ -25,7 +25,7 @@ class Row:
 
     model: str
     config: ModelConfig
-    reuse_factor: int
+    reuse_factor: str  # each layer's ReuseFactor, e.g. 192/512/64
     metrics: dict[str, float]
 
     def plot_point(self) -> dict:
@@ -84,10 +84,12 @@ def markdown(rows: list[Row], params: Params, plot_name: str) -> str:
         "## Beside the original ECP5 design",
         "",
         *_table(["model", "scheme", "estimated here (DSP slices, po2 shift-adds)",
-                 "original design on ECP5"],
+                 "est. LUT", "est. FF", "est. II (cycles)", "original design on ECP5"],
                 [[r.model, r.config.scheme,
                   f"{r.metrics['est_dsp']:,.0f} DSP at ReuseFactor {r.reuse_factor}, "
                   f"{r.metrics['est_shift_adds']:,.0f} shift-adds",
+                  f"{r.metrics['est_lut']:,.0f}", f"{r.metrics['est_ff']:,.0f}",
+                  f"{r.metrics['est_ii_cycles']:,.0f}",
                   ECP5_FIGURES["po2" if "po2" in r.config.scheme else "fixed"]]
                  for r in rows]),
         "",

@@ -69,6 +69,11 @@ def run_compiler(command: list[str], project_dir: Path) -> str:
     return done.stderr
 
 
+def shortened(line: str, keep: int = 150) -> str:
+    """A long diagnostic's start (where) and end (what: `Assertion ... failed.`)."""
+    return line if len(line) <= 2 * keep + 5 else f"{line[:keep]} ... {line[-keep:]}"
+
+
 def describe_exit(returncode: int) -> str:
     """`killed by SIGABRT` for a signal, else `exit status N`."""
     if returncode < 0:
@@ -119,7 +124,7 @@ class CSimulation:
                               capture_output=True, cwd=self._build_dir)
         if done.returncode != 0:
             lines = done.stderr.decode(errors="replace").strip().splitlines()
-            detail = f": {lines[-1].strip()[:300]}" if lines else ""
+            detail = f": {shortened(lines[-1].strip())}" if lines else ""
             raise SimulationError(f"{self.project_dir}: the C simulation of {self.project} "
                                   f"failed ({describe_exit(done.returncode)}){detail}")
         y = np.frombuffer(done.stdout, dtype=np.float64)

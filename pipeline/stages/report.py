@@ -7,10 +7,10 @@ Reads `metrics/<model>.json` for each model in params.yaml's `models` and its co
 import argparse
 from pathlib import Path
 
-from pipeline.config import load_configs
+from pipeline.config import Params, load_configs
 from pipeline.errors import run_stage
 from pipeline.evaluate import plots
-from pipeline.evaluate.report import COLUMNS, Row, markdown
+from pipeline.evaluate.report import Row, markdown
 from pipeline.inputs import InputError, read_figures
 from pipeline.outputs import check_output, staged_directory
 
@@ -18,16 +18,24 @@ STAGE = "report"
 PLOT = "quality_vs_multipliers.png"
 
 
-def checked_row(row: Row, path: Path) -> Row:
-    """`row`, once every figure the table and the plot use is found in its metrics file."""
+def checked_row(row: Row, path: Path, params: Params) -> Row:
+    """`row`, once every figure the tables and the plot use is found in its metrics file."""
     try:
         row.plot_point()
-        for _, cell in COLUMNS:
-            cell(row)
+        markdown([row], params, PLOT)
     except KeyError as missing:
         raise InputError(f"{path}: no figure {missing}; expected the figures the validate "
                          f"stage writes (run it again for {row.model})") from None
     return row
+
+
+def reuse_label(figures: dict, path: Path) -> str:
+    """Each layer's ReuseFactor (its fold's passes) as `192/512/64`."""
+    reuse = figures.get("reuse_factors")
+    if not isinstance(reuse, list):
+        raise InputError(f"{path}: no figure 'reuse_factors' (a list, one per layer); expected "
+                         f"the figures the validate stage writes (run it again)")
+    return "/".join(f"{value:g}" for value in reuse)
 
 
 def main() -> None:
@@ -43,8 +51,8 @@ def main() -> None:
     for model, config in zip(params.models, configs, strict=True):
         path = args.metrics / f"{model}.json"
         figures = read_figures(path, "validate")
-        reuse = params.hls.reuse_factor
-        rows.append(checked_row(Row(model, config, reuse, figures), path))
+        rows.append(checked_row(Row(model, config, reuse_label(figures, path), figures), path,
+                                params))
     with staged_directory(args.out, STAGE) as staging:
         plots.quality_against_multipliers(staging / PLOT, [r.plot_point() for r in rows])
         (staging / "comparison.md").write_text(markdown(rows, params, PLOT))

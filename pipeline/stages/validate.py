@@ -95,8 +95,9 @@ def main() -> None:
         with tracking.start_design_run(args.root,
                                        params.tracking.experiment, args.model, model_path,
                                        run_name, design):
+            # Lists (one figure per layer, such as reuse_factors) go in the metrics file only.
             mlflow.log_metrics({key: float(value) for key, value in metrics.items()
-                                if np.isfinite(value)})
+                                if not isinstance(value, list) and np.isfinite(value)})
             mlflow.log_artifacts(str(staging), artifact_path="validate")
             mlflow.log_artifact(str(project_dir / "README.md"), artifact_path="hls")
     write_json_atomic(metrics_path, metrics)

@@ -25,6 +25,16 @@
 #endif
 #endif
 
+// A loop's label names it in the synthesis reports and directives; g++ would warn that it is
+// never jumped to.
+#ifndef NNET_CACHED_LOOP
+#ifdef __SYNTHESIS__
+#define NNET_CACHED_LOOP(name) name:
+#else
+#define NNET_CACHED_LOOP(name)
+#endif
+#endif
+
 // Vitis HLS's ap_axiu when its header is on the include path (vitis_hls csim, synthesis and
 // cosim); otherwise (plain g++ against hls4ml's ap_types, which ship hls_stream.h but not
 // ap_axi_sdata.h) a definition with the same fields for the widths used here, so that the

@@ -157,7 +157,7 @@ void cached_conv1d(hls::stream<cached_sample<data_T, CONFIG_T::n_in> > &input,
     ap_uint<cached_bits<CONFIG_T::row_passes>::value> q = 0;
     ap_uint<cached_bits<CONFIG_T::output_passes>::value> group = 0;
 
-passes:
+    NNET_CACHED_LOOP(passes)
     for (unsigned pass = 0; pass < CONFIG_T::passes; pass++) {
         NNET_CACHED_HLS(HLS PIPELINE II=1)
         NNET_CACHED_HLS(HLS DEPENDENCE variable=lines inter false)
