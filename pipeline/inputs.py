@@ -84,8 +84,13 @@ def read_csv(path: Path, error: type[PipelineError], expected: str
     return columns, rows
 
 
-def read_figures(path: Path, stage: str) -> dict[str, float]:
-    """A JSON object of named numbers, as `stage` writes to `metrics/`."""
+def _is_number(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float)
+
+
+def read_figures(path: Path, stage: str) -> dict[str, float | list[float]]:
+    """A JSON object of named numbers or lists of numbers (one per layer), as `stage` writes
+    to `metrics/`."""
     path = Path(path)
     again = f"the {stage} stage writes (run it again)"
     figures = read_json(path, InputError, f"the figures {again}")
@@ -93,6 +98,8 @@ def read_figures(path: Path, stage: str) -> dict[str, float]:
         raise InputError(f"{path}: expected a JSON object of figures {again}, got a "
                          f"{type(figures).__name__}")
     for key, value in figures.items():
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InputError(f"{path}: {key}: expected a number, got {json.dumps(value)[:40]}")
+        if not (_is_number(value) or (isinstance(value, list) and value
+                                      and all(_is_number(item) for item in value))):
+            raise InputError(f"{path}: {key}: expected a number or a list of numbers, got "
+                             f"{json.dumps(value)[:40]}")
     return figures

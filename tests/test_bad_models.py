@@ -395,12 +395,12 @@ def test_a_missing_weight_file_is_one_line(tmp_path):
         read_weights(tmp_path / "weights.json")
 
 
-PLANTED = {
-    "abort": ("#include <cstdlib>\n", "if (x[0] > input_t(0.5)) { std::abort(); }",
+PLANTED = {  # in the input process (nnet_cached_axis.h), once the sample is unpacked
+    "abort": ("#include <cstdlib>\n", "if (sample.data[0] > data_T(0.5)) { std::abort(); }",
               r"killed by SIGABRT"),
-    "assertion": ("#include <cassert>\n", "assert(x[0] < input_t(0.5));",
+    "assertion": ("#include <cassert>\n", "assert(sample.data[0] < data_T(0.5));",
                   r"killed by SIGABRT\): .*Assertion .* failed\.$"),
-    "segfault": ("", "if (x[0] > input_t(0.5)) { volatile int *nowhere = nullptr; "
+    "segfault": ("", "if (sample.data[0] > data_T(0.5)) { volatile int *nowhere = nullptr; "
                      "*nowhere = 1; }", r"killed by SIGSEGV"),
 }
 
@@ -413,9 +413,10 @@ def test_a_crash_in_the_compiled_design_is_one_line_and_the_caller_survives(fail
     copy = tmp_path / "broken"
     shutil.copytree(hls_model.project_dir, copy)
     include, statement, message = PLANTED[failure]
-    firmware = copy / "firmware" / "myproject.cpp"
+    firmware = copy / "firmware" / "nnet_utils" / "nnet_cached_axis.h"
     text = firmware.read_text()
-    marker = "// hls-fpga-machine-learning insert layers\n"
+    marker = "    sample.start = word.user[0] == 1;\n"
+    assert marker in text
     firmware.write_text(include + text.replace(marker, marker + statement + "\n"))
     broken = CSimulation(copy, "myproject", 3, 2)
     x = inputs()[1]  # noise: some first inputs above 0.5

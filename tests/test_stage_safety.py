@@ -224,7 +224,7 @@ def test_hls_stage_fails_in_one_line_and_leaves_no_project_when_words_differ(
         int(line.split(",")[MANIFEST_COLUMNS.index("samples")])
         for line in (project / "dataset" / MANIFEST).read_text().splitlines()[1:]
         if line.split(",")[1] == "test")
-    assert message.endswith("output words differ from the fixed-point reference")
+    assert message.endswith(" start-of-stream flags differ from the fixed-point reference")
     assert list(out.parent.iterdir()) == [] and not (tmp_path / "hls.json").exists()
 
 
@@ -378,8 +378,8 @@ def report_figures(project: Path) -> dict[str, float]:
 
     class Recorder(dict):
         def __getitem__(self, key):
-            self[key] = 1.0
-            return 1.0
+            self[key] = [1, 2] if key == "reuse_factors" else 1.0
+            return self.get(key)
 
     design = Design("tiny", load_model_config(project / "configs" / "tiny.yaml"), "12",
                     Recorder())
@@ -402,8 +402,10 @@ FIGURES_CASES = {
                                          r"the figures the {s} stage writes \(run it again\)"),
     "not an object": ("[0.1, 0.2]", r"expected a JSON object of figures the {s} stage writes "
                                     r"\(run it again\), got a list"),
-    "a string figure": ('{"esr_corners": "low"}', r"esr_corners: expected a number, got "
-                                                  r"\"low\""),
+    "a string figure": ('{"esr_corners": "low"}', r"esr_corners: expected a number or a list "
+                                                  r"of numbers, got \"low\""),
+    "a list of strings": ('{"reuse_factors": ["8"]}', r"reuse_factors: expected a number or a "
+                                                     r"list of numbers, got \[\"8\"\]"),
     "not UTF-8": (b"\xff\xfe{}", r"not UTF-8 text; expected the figures the {s} stage "
                                  r"writes \(run it again\)"),
     "missing": (None, r"missing; expected the figures the {s} stage writes \(run it again\)"),

@@ -75,8 +75,12 @@ only 20 clocks."""
 
 
 class HlsConfig(Strict):
-    """The generated Vitis/Vivado HLS project: `reuse_factor` 1 accepts a sample every
-    clock; R shares each multiplier between R products and accepts a sample every R clocks."""
+    """The generated Vitis/Vivado HLS project (and the RTL design, folded by the same rule,
+    `pipeline.fixed.folding.layer_folds`). A layer's ReuseFactor is its passes: the clocks
+    of product work per sample. By default each layer gets the fewest product units that
+    keep up with `target_sample_rate_hz` at the clock; `reuse_factor` sets one ReuseFactor
+    for every layer instead (1: a product unit per weight), and `layers.<name>` overrides
+    either for one layer."""
 
     backend: Literal["Vitis", "Vivado"] = "Vitis"
     part: str = "xc7z020clg400-1"  # Zynq-7020 (PYNQ-Z2, Zybo Z7-20)
@@ -84,7 +88,8 @@ class HlsConfig(Strict):
     # The sample rate the folded designs (HLS, RTL) must keep up with at this clock: each
     # layer gets the fewest product lanes whose interval fits one sample period.
     target_sample_rate_hz: float = Field(default=192000.0, gt=0)
-    reuse_factor: int = Field(default=1, ge=1, le=REUSE_FACTOR_MAX)
+    # None: each layer's fold is chosen from target_sample_rate_hz at the clock.
+    reuse_factor: int | None = Field(default=None, ge=1, le=REUSE_FACTOR_MAX)
     layers: dict[str, HlsLayerConfig] = Field(default_factory=dict)
     project_name: str = Field(default="myproject", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     testbench_samples: int = Field(default=48000, ge=1)

@@ -44,7 +44,7 @@ class Design:
     model: str
     config: ModelConfig
     bits: str
-    figures: dict[str, float]
+    figures: dict[str, float | list[float]]
 
     @property
     def target(self) -> float:
@@ -109,7 +109,9 @@ ROWS: list[tuple[str, Callable[[Design], str]]] = [
     ("quality target", _quality_target),
     ("ESR edges", _esr("esr_edges")),
     ("QKeras ESR corners", lambda d: f"{d.figures['keras_esr_corners']:.4f}"),
-    ("**HLS estimate**: DSP", _number("est_dsp")),
+    ("**HLS design**: ReuseFactor per layer (its passes)",
+     lambda d: "/".join(f"{v:g}" for v in d.figures["reuse_factors"])),
+    ("est. DSP", _number("est_dsp")),
     ("est. LUT", _number("est_lut")),
     ("est. FF", _number("est_ff")),
     ("est. po2 shift-adds", _number("est_shift_adds")),

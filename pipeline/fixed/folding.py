@@ -86,6 +86,19 @@ class Fold:
         return self.passes + LAYER_OVERHEAD_CYCLES
 
 
+def dealt_rows(fold: Fold, lane: int) -> range:
+    """The rows row lane `lane` takes when rows are dealt to the row lanes in turn (the HLS
+    layer: pass q gives lane l row q * rows + l)."""
+    return range(lane, fold.row_count, fold.rows)
+
+
+def line_slots(fold: Fold, kernel_size: int) -> int:
+    """Delay lines of `dilation` words the busiest row lane keeps in the HLS layer: one per
+    row of tap j >= 1 among its dealt rows (row n is tap n % K)."""
+    return max(sum(1 for row in dealt_rows(fold, lane) if row % kernel_size)
+               for lane in range(fold.rows))
+
+
 def folds(row_count: int, out_count: int) -> list[Fold]:
     """Every fold of a layer, fewest lanes first, then fewest passes."""
     candidates = [Fold(row_count, out_count, outputs) for outputs in range(1, out_count + 1)]
@@ -120,9 +133,16 @@ def fold_for_rate(row_count: int, out_count: int, clock_hz: float,
 
 
 def layer_folds(model: ExportedModel, config: HlsConfig) -> list[Fold]:
-    """Each layer's fold: a per-layer `reuse_factor` is an explicit ReuseFactor
-    (`fold_for_passes`); otherwise the layer must keep up with its `target_sample_rate_hz`
-    (the layer's own, else the design's) at the configured clock (`fold_for_rate`)."""
+    """Each layer's fold, the first setting that applies winning:
+
+    1. the layer's own `hls.layers.<name>.reuse_factor` (an explicit ReuseFactor,
+       `fold_for_passes`);
+    2. the layer's own `hls.layers.<name>.target_sample_rate_hz` (`fold_for_rate`);
+    3. the model-wide `hls.reuse_factor`;
+    4. the model-wide `hls.target_sample_rate_hz` at `hls.clock_period_ns`.
+
+    A layer's own setting beats a model-wide one, and a ReuseFactor beats a rate at the
+    same level."""
     names = [layer.name for layer in model.layers]
     for name in config.layers:
         if name not in names:
@@ -136,10 +156,12 @@ def layer_folds(model: ExportedModel, config: HlsConfig) -> list[Fold]:
         try:
             if override is not None and override.reuse_factor is not None:
                 folds.append(fold_for_passes(rows, outs, override.reuse_factor))
-                continue
-            rate = ((override and override.target_sample_rate_hz)
-                    or config.target_sample_rate_hz)
-            folds.append(fold_for_rate(rows, outs, clock_hz, rate))
+            elif override is not None and override.target_sample_rate_hz is not None:
+                folds.append(fold_for_rate(rows, outs, clock_hz, override.target_sample_rate_hz))
+            elif config.reuse_factor is not None:
+                folds.append(fold_for_passes(rows, outs, config.reuse_factor))
+            else:
+                folds.append(fold_for_rate(rows, outs, clock_hz, config.target_sample_rate_hz))
         except FoldError as err:
             raise ConfigError(f"hls: layer {layer.name}: {err}") from None
     return folds

@@ -75,7 +75,8 @@ class ConvLayer:
 
     @property
     def multiplies(self) -> int:
-        """Fixed-point multiplies per sample (`pipeline.fixed.rules.products`)."""
+        """Fixed-point multiplies per sample, zero weights included
+        (`pipeline.fixed.rules.products`)."""
         return products(self.kernel, self.po2)[0]
 
     @property

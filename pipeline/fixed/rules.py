@@ -111,8 +111,11 @@ def parameters(kernel_size: int, in_channels: int, out_channels: int) -> int:
 
 
 def products(kernel: np.ndarray, po2: bool) -> tuple[int, int]:
-    """(multiplies, shift-adds) that one sample costs a layer with these kernel words: one
-    per non-zero weight (a zero weight's product is known to be 0), a multiply for a
-    fixed-point weight and a shift and an add for a power-of-two one."""
-    nonzero = int(np.count_nonzero(kernel))
-    return (0, nonzero) if po2 else (nonzero, 0)
+    """(multiplies, shift-adds) that one sample costs a layer with these kernel words, as the
+    folded datapath computes them: every weight takes a lane slot, zeros included
+    (K*C_in*C_out products; `pipeline.fixed.folding`). A fold shares a product unit between
+    slots, not between non-zero weights, so a zero weight costs a slot like any other. The
+    products are multiplies for a fixed-point kernel and shifts (with an add) for a
+    power-of-two one."""
+    slots = int(np.asarray(kernel).size)
+    return (0, slots) if po2 else (slots, 0)

@@ -17,8 +17,11 @@ computes the same words:
   exact zero po2 weight (QKeras flushes 2^shift below 2^-126 to 0) is a shift one below
   the format's range, which the layer reads as 0.
 
-The model gets two inputs, the sample `x` (C_in values) and `reset` (one bit, clears every
-cache before this sample is processed), and one output vector per call.
+Each layer is folded by `pipeline.fixed.folding.layer_folds` (the rule the RTL design and
+the cost model use): its weights and biases are written in the order the folded loop reads
+them (`pass_weights`, `lane_biases`), and its ReuseFactor is the fold's passes. The model's
+input `x` (C_in values) and every layer's output travel as one sample per call, with the
+start-of-stream flag (`pipeline.hls.project` writes the AXI4-Stream top).
 """
 
 from __future__ import annotations
@@ -29,19 +32,18 @@ from hls4ml.model import ModelGraph
 from hls4ml.model.types import (
     ExponentPrecisionType,
     FixedPrecisionType,
-    IntegerPrecisionType,
     RoundingMode,
     SaturationMode,
 )
 
 from pipeline.config import HlsConfig
-from pipeline.fixed.ir import ExportedModel, ExportError, po2_fields
+from pipeline.fixed.folding import Fold, dealt_rows, layer_folds, line_slots
+from pipeline.fixed.ir import ConvLayer, ExportedModel, ExportError, po2_fields
 from pipeline.fixed.rules import Accumulator
 from pipeline.fixed.words import FixedFormat, Po2Format
 from pipeline.hls.layers import register
 
 INPUT_NAME = "x"
-RESET_NAME = "reset"
 
 
 def fixed_type(fmt: FixedFormat, quantise: bool = True) -> FixedPrecisionType:
@@ -63,16 +65,39 @@ def _exponent_type(fmt: Po2Format, zero: bool) -> tuple[ExponentPrecisionType, i
     return ExponentPrecisionType(width, signed=True), fmt.min_shift - 1
 
 
+def pass_weights(layer: ConvLayer, fold: Fold, table: np.ndarray) -> np.ndarray:
+    """`table` (K, C_in, C_out, ...): one entry per weight) in the folded layer's order,
+    lane-major: lane k = l * outputs + o at k * passes + pass. Pass p = g * row_passes + q
+    gives row lane l the row n = q * rows + l (channel n // K, tap n % K, kernel index
+    K-1-tap) and output lane o the output g * outputs + o. Slots beyond the layer's rows or
+    outputs hold entry [0, 0, 0] (never used: their operand is 0, their sum discarded)."""
+    kernel_size = layer.kernel_size
+    shape = (fold.rows, fold.outputs, fold.output_passes, fold.row_passes, *table.shape[3:])
+    ordered = np.broadcast_to(table[0, 0, 0], shape).copy()
+    for lane in range(fold.rows):
+        for q, row in enumerate(dealt_rows(fold, lane)):
+            channel, tap = divmod(row, kernel_size)
+            for out in range(layer.out_channels):
+                group, out_lane = divmod(out, fold.outputs)
+                ordered[lane, out_lane, group, q] = table[kernel_size - 1 - tap, channel, out]
+    return ordered.reshape(fold.lanes * fold.passes, *table.shape[3:])
+
+
+def lane_biases(values: np.ndarray, fold: Fold) -> np.ndarray:
+    """Biases output-lane-major: output g * outputs + o at o * output_passes + g; padding 0."""
+    padded = np.zeros(fold.outputs * fold.output_passes, dtype=values.dtype)
+    padded[:len(values)] = values
+    return padded.reshape(fold.output_passes, fold.outputs).T.reshape(-1)
+
+
 def layer_list(exported: ExportedModel, config: HlsConfig) -> list[dict]:
-    """hls4ml's layer list: the two inputs, then one CachedConv1D per exported layer."""
+    """hls4ml's layer list: the input, then one CachedConv1D per exported layer, folded."""
     channels = exported.layers[0].in_channels
-    layers = [
-        {"class_name": "InputLayer", "name": INPUT_NAME, "input_shape": [channels]},
-        {"class_name": "InputLayer", "name": RESET_NAME, "input_shape": [1]},
-    ]
+    layers = [{"class_name": "InputLayer", "name": INPUT_NAME, "input_shape": [channels]}]
     previous = INPUT_NAME
-    for index, (layer, acc) in enumerate(zip(exported.layers, exported.accumulators(),
-                                             strict=True)):
+    folds = layer_folds(exported, config)
+    for index, (layer, acc, fold) in enumerate(zip(exported.layers, exported.accumulators(),
+                                                   folds, strict=True)):
         accum = accumulator_type(acc)
         last = index == len(exported.layers) - 1
         out_format = layer.activation or (exported.output_format if last else None)
@@ -84,23 +109,27 @@ def layer_list(exported: ExportedModel, config: HlsConfig) -> list[dict]:
                 accum = backend.convert_precision_string(overrides.accum)
             if overrides.result:
                 result = backend.convert_precision_string(overrides.result)
+        kernel = layer.kernel * 2.0**-layer.kernel_frac
         entry = {
-            "class_name": "CachedConv1D", "name": layer.name,
-            "inputs": [previous, RESET_NAME],
+            "class_name": "CachedConv1D", "name": layer.name, "inputs": [previous],
             "n_in": layer.in_channels, "n_out": layer.out_channels,
             "kernel_size": layer.kernel_size, "dilation": layer.dilation,
-            "multiplies": layer.multiplies, "relu": layer.relu,
+            # "outputs" is hls4ml's own key (a layer's output names): lanes get other names.
+            "output_lanes": fold.outputs, "row_lanes": fold.rows, "row_passes": fold.row_passes,
+            "output_passes": fold.output_passes, "passes": fold.passes, "lanes": fold.lanes,
+            "line_slots": line_slots(fold, layer.kernel_size), "relu": layer.relu,
             "result_precision": result, "accum_precision": accum,
             "bias_precision": fixed_type(layer.bias_format, quantise=False),
-            "bias_data": layer.bias * 2.0**-layer.bias_format.frac,
-            "weight_data": (layer.kernel * 2.0**-layer.kernel_frac).reshape(-1),
+            "bias_data": lane_biases(layer.bias * 2.0**-layer.bias_format.frac, fold),
+            "weight_data": pass_weights(layer, fold, kernel),
         }
         if isinstance(layer.kernel_format, Po2Format):
             sign, shift, zero = po2_fields(layer)
             precision, zero_shift = _exponent_type(layer.kernel_format, bool(zero.any()))
             entry.update(kernel_encoding="po2_or_zero" if zero.any() else "po2",
-                         weight_precision=precision, po2_sign=sign.reshape(-1),
-                         po2_shift=np.where(zero, zero_shift, shift).reshape(-1),
+                         weight_precision=precision,
+                         po2_sign=pass_weights(layer, fold, sign),
+                         po2_shift=pass_weights(layer, fold, np.where(zero, zero_shift, shift)),
                          po2_zero_shift=zero_shift)
         else:
             entry.update(kernel_encoding="fixed",
@@ -129,14 +158,12 @@ def model_graph(exported: ExportedModel, output_dir: str, config: HlsConfig) -> 
         part=config.part, clock_period=config.clock_period_ns, io_type="io_parallel",
         write_weights_txt=False)
     hls_config["HLSConfig"] = {
-        "Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": config.reuse_factor,
-                  "Strategy": "Latency"},
+        "Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency"},
         "LayerName": {
             INPUT_NAME: {"Precision": {"result": fixed_type(exported.input_format)}},
-            RESET_NAME: {"Precision": {"result": IntegerPrecisionType(1, signed=False)}},
-            **{name: {"ReuseFactor": layer.reuse_factor} for name, layer in config.layers.items()
-               if layer.reuse_factor is not None},
+            # hls4ml's ReuseFactor of a layer is its fold's passes.
+            **{entry["name"]: {"ReuseFactor": entry["passes"]} for entry in layers[1:]},
         },
     }
-    return ModelGraph.from_layer_list(hls_config, layers, inputs=[INPUT_NAME, RESET_NAME],
+    return ModelGraph.from_layer_list(hls_config, layers, inputs=[INPUT_NAME],
                                       outputs=[layers[-1]["name"]])

@@ -4,11 +4,13 @@ Stock hls4ml (up to 1.3.0, issue #1508) ignores `dilation_rate` and its streamin
 forgets its history at every frame, so the WaveNet's convolutions are a layer of our own,
 registered through hls4ml's extension API (`register_layer`, `backend.register_template`,
 `backend.register_source`) for the Vivado and Vitis backends. hls4ml's installed files are
-not touched. The C++ is `nnet_utils/nnet_cached_conv1d.h` next to this file.
+not touched. The C++ is `nnet_utils/nnet_cached_conv1d.h` (the layer) and
+`nnet_utils/nnet_cached_axis.h` (the AXI4-Stream edge) next to this file.
 
-A layer takes two inputs, the previous layer's vector and the model's `reset` port, and
-produces one output vector per call; every type (input, weight, bias, accumulator, result)
-is set by the converter (`pipeline.hls.convert`), not inferred by hls4ml.
+A layer reads one sample (its input vector and the start-of-stream flag) from a stream and
+writes one to the next, folded as the converter says (`pipeline.fixed.folding`); every type
+(input, weight, bias, accumulator, result) is set by the converter (`pipeline.hls.convert`),
+not inferred by hls4ml.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from hls4ml.model.attributes import Attribute, ConfigurableAttribute, TypeAttrib
 from hls4ml.model.layers import Layer, register_layer
 from hls4ml.model.types import ExponentType, NamedType, WeightVariable
 
-SOURCE = Path(__file__).parent / "nnet_utils" / "nnet_cached_conv1d.h"
+SOURCES = (Path(__file__).parent / "nnet_utils" / "nnet_cached_conv1d.h",
+           Path(__file__).parent / "nnet_utils" / "nnet_cached_axis.h")
 BACKENDS = ("Vivado", "Vitis")
 
 
@@ -48,11 +51,13 @@ class Po2WeightVariable(WeightVariable):
 
 
 class CachedConv1D(Layer):
-    """A causal dilated convolution with a ring-buffer cache, one sample per call.
+    """A causal dilated convolution with delay-line caches, one sample per call, folded.
 
-    `weight_data` is the kernel's values (K*C_in*C_out,) in Keras's (K, C_in, C_out) order;
-    a `po2` kernel is written from its exact `po2_sign` and `po2_shift` fields, and a
-    `po2_or_zero` kernel also has `po2_zero_shift`, the shift that stands for a zero weight."""
+    `weight_data` is the kernel's values in the folded loop's order
+    (`pipeline.hls.converter.pass_weights`: lanes x passes), `bias_data` the biases in the
+    output lanes' order; a `po2` kernel is written from its exact `po2_sign` and `po2_shift`
+    fields (same order), and a `po2_or_zero` kernel also has `po2_zero_shift`, the shift
+    that stands for a zero weight."""
 
     _expected_attributes: ClassVar[list[Attribute]] = [
         Attribute("n_in"),
@@ -60,9 +65,16 @@ class CachedConv1D(Layer):
         Attribute("kernel_size"),
         Attribute("dilation"),
         Attribute("kernel_encoding", value_type=str),
-        Attribute("multiplies"),  # per sample at ReuseFactor 1 (pipeline.fixed.rules)
+        # The fold (pipeline.fixed.folding.Fold): outputs x rows lanes, passes clocks.
+        Attribute("output_lanes"),
+        Attribute("row_lanes"),
+        Attribute("row_passes"),
+        Attribute("output_passes"),
+        Attribute("passes"),
+        Attribute("lanes"),
+        Attribute("line_slots"),  # delay lines per row lane (pipeline.fixed.folding.line_slots)
         Attribute("relu", value_type=bool),  # negatives to 0 before the output word
-        ConfigurableAttribute("reuse_factor", default=1),
+        ConfigurableAttribute("reuse_factor", default=1),  # hls4ml's name for the passes
         TypeAttribute("accum"),
     ]
 
@@ -90,11 +102,14 @@ _CONFIG_TEMPLATE = """struct config{index} : nnet::cached_conv1d_config {{
     static const unsigned n_out = {n_out};
     static const unsigned kernel_size = {kernel_size};
     static const unsigned dilation = {dilation};
-    static const unsigned reuse_factor = {reuse};
-    static const unsigned multiplier_limit = {multiplier_limit};
+    static const unsigned outputs = {output_lanes};
+    static const unsigned rows = {row_lanes};
+    static const unsigned row_passes = {row_passes};
+    static const unsigned output_passes = {output_passes};
+    static const unsigned passes = {passes};
+    static const unsigned lanes = {lanes};
+    static const unsigned line_slots = {line_slots};
     static const bool relu = {relu_cpp};
-    typedef ap_uint<{head_bits}> head_t;
-    typedef ap_uint<{fill_bits}> fill_t;
     typedef {accum_t.name} accum_t;
     typedef {weight_t.name} weight_t;
     typedef {bias_t.name} bias_t;
@@ -103,8 +118,8 @@ _CONFIG_TEMPLATE = """struct config{index} : nnet::cached_conv1d_config {{
 }};
 """
 
-_FUNCTION_TEMPLATE = ("nnet::cached_conv1d<{input_t}, {output_t}, {config}>({input}, {reset}[0], "
-                      "{output}, {w}, {b});")
+_FUNCTION_TEMPLATE = ("nnet::cached_conv1d<{input_t}, {output_t}, {config}>({input}, {output}, "
+                      "{w}, {b});")
 
 
 class CachedConv1DConfigTemplate(LayerConfigTemplate):
@@ -114,10 +129,6 @@ class CachedConv1DConfigTemplate(LayerConfigTemplate):
 
     def format(self, node):
         params = self._default_config_params(node)
-        history = (params["kernel_size"] - 1) * params["dilation"]
-        params["head_bits"] = max(1, (params["dilation"] - 1).bit_length())
-        params["fill_bits"] = max(1, history.bit_length())
-        params["multiplier_limit"] = max(1, -(-params["multiplies"] // params["reuse"]))
         params["relu_cpp"] = "true" if node.get_attr("relu") else "false"
         params["product_args"] = (f", {node.get_attr('po2_zero_shift')}"
                                   if params["kernel_encoding"] == "po2_or_zero" else "")
@@ -133,7 +144,6 @@ class CachedConv1DFunctionTemplate(FunctionCallTemplate):
         params = self._default_function_params(node)
         params["input"] = node.get_input_variable(node.inputs[0]).name
         params["input_t"] = node.get_input_variable(node.inputs[0]).type.name
-        params["reset"] = node.get_input_variable(node.inputs[1]).name
         params["w"] = node.get_weights("weight").name
         params["b"] = node.get_weights("bias").name
         return self.template.format(**params)
@@ -152,5 +162,6 @@ def register() -> None:
         backend = get_backend(name)
         backend.register_template(CachedConv1DConfigTemplate)
         backend.register_template(CachedConv1DFunctionTemplate)
-        backend.register_source(SOURCE)
+        for source in SOURCES:
+            backend.register_source(source)
     _registered = True

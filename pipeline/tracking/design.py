@@ -49,20 +49,21 @@ class DesignFiles:
     artifacts: tuple[Path, ...]  # plots, audio, the HLS project's README, logged top level
 
 
-def reuse_factors(model: ExportedModel, params: Params) -> str:
-    """The folding as configured: each layer's ReuseFactor, once when they are all equal."""
-    factors = [(params.hls.layers.get(layer.name) and params.hls.layers[layer.name].reuse_factor)
-               or params.hls.reuse_factor for layer in model.layers]
-    return str(factors[0]) if len(set(factors)) == 1 else ", ".join(map(str, factors))
+def reuse_label(passes: list[float]) -> str:
+    """The folding the hls stage built (`reuse_factors` of its figures: each layer's passes),
+    once when they are all equal."""
+    factors = [f"{value:g}" for value in passes]
+    return factors[0] if len(set(factors)) == 1 else ", ".join(factors)
 
 
-def design_params(config: ModelConfig, model: ExportedModel, params: Params) -> dict[str, object]:
+def design_params(config: ModelConfig, model: ExportedModel, params: Params,
+                  passes: list[float]) -> dict[str, object]:
     """The vocabulary's params (`PARAMS`, `DESIGN_PARAMS`), then the hardware settings."""
     hls = params.hls
     return {**model_params(config), **cost_params(model),
             "part": hls.part, "clock_mhz": f"{1000 / hls.clock_period_ns:g}",
             "target_sample_rate_hz": f"{hls.target_sample_rate_hz:g}",
-            "reuse_factors": reuse_factors(model, params),
+            "reuse_factors": reuse_label(passes),
             **flatten("hls", hls.model_dump(mode="json")),
             **flatten("rtl", params.rtl.model_dump(mode="json")),
             **flatten("validation", params.validation.model_dump(mode="json"))}
@@ -93,12 +94,13 @@ def design_key(params: dict[str, object], metrics: dict[str, float],
 
 
 def log_design(root: Path, experiment: str, model: str, config: ModelConfig,
-               exported: ExportedModel, params: Params, figures: dict[str, float],
-               synthesised: dict[str, float], files: DesignFiles) -> str:
+               exported: ExportedModel, params: Params,
+               figures: dict[str, float | list[float]], synthesised: dict[str, float],
+               files: DesignFiles) -> str:
     """The design run of `model` (a new one, or the one already logged from the same files);
     returns its id."""
     found_in = experiment_id(root, experiment)
-    values = design_params(config, exported, params)
+    values = design_params(config, exported, params, figures["reuse_factors"])
     metrics = design_metrics(figures, synthesised)
     digest = file_sha256(files.model_file) if files.model_file.is_file() else "none"
     key = design_key(values, metrics, files.artifacts, digest)
