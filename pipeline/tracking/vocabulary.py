@@ -54,11 +54,11 @@ DESIGN: dict[str, str] = {
                                    "the bit-exact fixed-point reference",
     "rtl_vs_reference_mismatches": "output words in which the RTL (CXXRTL) differs from it",
     "est_dsp": "HLS cost model: DSP slices",
-    "est_lut": "HLS cost model: LUTs (when the HLS design estimates them)",
-    "est_ff": "HLS cost model: flip-flops (when estimated)",
+    "est_lut": "HLS cost model: LUTs of the folded design",
+    "est_ff": "HLS cost model: flip-flops",
     "est_shift_adds": "HLS cost model: po2 shift-adds (LUT logic, no DSP)",
     "est_bram18": "HLS cost model: BRAM18 blocks",
-    "est_ii_cycles": "HLS cost model: clock cycles between samples (when estimated)",
+    "est_ii_cycles": "HLS cost model: clock cycles between samples (the slowest process)",
     "est_latency_cycles": "HLS cost model: clock cycles from a sample in to its output",
     "est_max_sample_rate_hz": "HLS cost model: highest sample rate at the clock",
     "ecp5_mult18": "synthesised for the ECP5 (yosys): MULT18X18D multipliers",
@@ -101,7 +101,7 @@ DESIGN_PARAMS: dict[str, str] = {
     "part": "the 7-series part of the HLS project",
     "clock_mhz": "the design's clock",
     "target_sample_rate_hz": "the sample rate the folded designs keep up with",
-    "reuse_factors": "the folding: passes per layer (or the one ReuseFactor)",
+    "reuse_factors": "the folding built: passes (ReuseFactor) per layer",
 }
 
 TAGS: dict[str, str] = {
