@@ -287,9 +287,8 @@ def test_export_hls_validate_and_report_stages_write_their_outputs_and_log_to_ml
     assert design.data.tags["training_run_id"] == run_info.info.run_id
     for key in ("scheme", "bits", "filters", "multipliers", "shift_adds"):
         assert design.data.params[key] == run_info.data.params[key], key
-    built = [float(passes) for passes in design.data.params["reuse_factors"].split(", ")]
-    passes = [float(p) for p in hls_figures["reuse_factors"]]  # the folding the hls stage built
-    assert built == (passes if len(set(passes)) > 1 else passes[:1])
+    built = [float(passes) for passes in design.data.params["reuse_factors"].split("/")]
+    assert built == hls_figures["reuse_factors"]  # the folding the hls stage built
     assert design.data.params["hls.reuse_factor"] == "None"  # the default: from the rate
     logged = design.data.metrics
     assert set(logged) <= vocabulary.metric_names("design")

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipeline.config import ModelConfig, Params
+from pipeline.fixed.folding import passes_label
 from pipeline.rtl.figures import ECP5_CAPACITY, ORIGINAL_ECP5, ORIGINAL_SAMPLE_RATE_HZ
 
 VALIDATE_FIGURES = ("esr_corners", "esr_edges", "keras_esr_corners", "hls_vs_keras_mse",
@@ -110,7 +111,7 @@ ROWS: list[tuple[str, Callable[[Design], str]]] = [
     ("ESR edges", _esr("esr_edges")),
     ("QKeras ESR corners", lambda d: f"{d.figures['keras_esr_corners']:.4f}"),
     ("**HLS design**: ReuseFactor per layer (its passes)",
-     lambda d: "/".join(f"{v:g}" for v in d.figures["reuse_factors"])),
+     lambda d: passes_label(d.figures["reuse_factors"])),
     ("est. DSP", _number("est_dsp")),
     ("est. LUT", _number("est_lut")),
     ("est. FF", _number("est_ff")),

@@ -165,3 +165,9 @@ def layer_folds(model: ExportedModel, config: HlsConfig) -> list[Fold]:
         except FoldError as err:
             raise ConfigError(f"hls: layer {layer.name}: {err}") from None
     return folds
+
+
+def passes_label(passes: list[float]) -> str:
+    """Each layer's passes (its ReuseFactor) as `192/512/64`: how the report and the design
+    runs name a folding."""
+    return "/".join(f"{value:g}" for value in passes)

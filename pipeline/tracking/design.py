@@ -23,6 +23,7 @@ from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
 from pipeline.config import ModelConfig, Params
+from pipeline.fixed.folding import passes_label
 from pipeline.fixed.ir import ExportedModel
 from pipeline.tracking import vocabulary
 from pipeline.tracking.record import as_params, cost_params, flatten, git_commit, model_params
@@ -49,13 +50,6 @@ class DesignFiles:
     artifacts: tuple[Path, ...]  # plots, audio, the HLS project's README, logged top level
 
 
-def reuse_label(passes: list[float]) -> str:
-    """The folding the hls stage built (`reuse_factors` of its figures: each layer's passes),
-    once when they are all equal."""
-    factors = [f"{value:g}" for value in passes]
-    return factors[0] if len(set(factors)) == 1 else ", ".join(factors)
-
-
 def design_params(config: ModelConfig, model: ExportedModel, params: Params,
                   passes: list[float]) -> dict[str, object]:
     """The vocabulary's params (`PARAMS`, `DESIGN_PARAMS`), then the hardware settings."""
@@ -63,7 +57,7 @@ def design_params(config: ModelConfig, model: ExportedModel, params: Params,
     return {**model_params(config), **cost_params(model),
             "part": hls.part, "clock_mhz": f"{1000 / hls.clock_period_ns:g}",
             "target_sample_rate_hz": f"{hls.target_sample_rate_hz:g}",
-            "reuse_factors": reuse_label(passes),
+            "reuse_factors": passes_label(passes),
             **flatten("hls", hls.model_dump(mode="json")),
             **flatten("rtl", params.rtl.model_dump(mode="json")),
             **flatten("validation", params.validation.model_dump(mode="json"))}
