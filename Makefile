@@ -1,19 +1,27 @@
 # Two commands on a fresh machine: `make run` and `make test`. Both create .venv when needed.
-PYTHON ?= python3.11
+# The interpreter: PYTHON=..., or else the newest of these on PATH that runs.
+SUPPORTED_PYTHONS := python3.13 python3.12 python3.11
+PYTHON ?= $(firstword $(foreach p,$(SUPPORTED_PYTHONS),$(shell $(p) -c '' 2>/dev/null && echo $(p))))
+UV_VERSION := 0.13.9
 VENV := .venv
 BIN := $(VENV)/bin
+UV := .uv/bin/uv
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: venv run test lint mlflow-ui exp-show lock clean
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.lock pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+# uv (in .uv/, from PyPI) installs exactly uv.lock, one lock for every supported Python.
+$(UV):
+	@test -n "$(PYTHON)" || { echo "error: no Python found: install python3.11, python3.12 or python3.13 on PATH, or run make PYTHON=/path/to/python3.x"; exit 2; }
+	$(PYTHON) -m venv .uv
+	.uv/bin/python -m pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.installed: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --python "$$(.uv/bin/python -c 'import sys; print(sys._base_executable)')"
 	touch $@
 
 ## Run the whole default pipeline (collect, train, export, hls, validate, report) with DVC.
@@ -43,7 +51,6 @@ exp-show: venv
 	dvc exp show --no-pager --drop '.*' \
 	    --keep '^(Experiment|Created|fixed16\..*|po2\..*|models|hls\.target_sample_rate_hz)$$'
 
-## Refresh requirements.lock from the current .venv (after changing pyproject.toml).
-lock: venv
-	{ head -n 2 requirements.lock; $(BIN)/python -m pip freeze --exclude-editable; } > requirements.lock.tmp
-	mv requirements.lock.tmp requirements.lock
+## Resolve uv.lock again for every supported Python (after changing pyproject.toml).
+lock: | $(UV)
+	$(UV) lock

@@ -40,7 +40,7 @@ def load(model: str):
     weights = Path("exports") / model / "weights.json"
     if weights.exists():
         return read_weights(weights)
-    import tensorflow as tf
+    import keras
     import yaml
 
     from pipeline.config import load_model_config, model_config_path
@@ -51,7 +51,7 @@ def load(model: str):
         path.write_text(yaml.safe_dump(K3_8BIT))
     else:
         path = model_config_path(Path("configs/models"), model)
-    tf.keras.utils.set_random_seed(7)
+    keras.utils.set_random_seed(7)
     return from_qkeras(build_model(load_model_config(path)))
 
 

@@ -10,8 +10,8 @@ import argparse
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
-import tensorflow as tf
 
 from pipeline.config import load_model_config, load_params, model_config_path
 from pipeline.data.dataset import load_split
@@ -43,7 +43,7 @@ def main() -> None:
     xs, ys = epoch_windows(train, window, batch, steps, np.random.default_rng(0))
 
     model = build_model(config, params.train.l2)
-    model.compile(optimizer=tf.keras.optimizers.Adam(params.train.learning_rate),
+    model.compile(optimizer=keras.optimizers.Adam(params.train.learning_rate),
                   loss=masked_mse(config.receptive_field - 1))
     inputs, targets = xs.reshape(-1, window, xs.shape[-1]), ys.reshape(-1, window, 1)
     fit = median_ms_per_step(lambda: model.fit(inputs, targets, batch_size=batch, epochs=1,

@@ -13,6 +13,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 np.seterr(all='ignore')
 
+import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402  (must follow the TF_CPP_MIN_LOG_LEVEL setting above)
 
 tf.config.threading.set_intra_op_parallelism_threads(1)
@@ -20,11 +21,12 @@ tf.config.threading.set_inter_op_parallelism_threads(1)
 
 from qkeras import (  # noqa: E402  (must follow the TensorFlow setup above)
     QActivation,
-    QConv1D,
     quantized_bits,
     quantized_po2,
     quantized_relu,
 )
+
+from pipeline.train.layers import CausalQConv1D  # noqa: E402
 
 F = np.float32
 TINY = F(2.0 ** -126)  # smallest normal float32
@@ -411,8 +413,8 @@ x = np.concatenate([inputs_fixed(2.0 ** -7, -128, 127), thr_x[:2000]]).astype(F)
 for q, ref in [(quantized_bits(8, 0, alpha=1), lambda v: np_quantized_bits(v, 8, 0)),
                (quantized_relu(8, 3), lambda v: np_quantized_relu(v, 8, 3)),
                (quantized_po2(6, 1.0), lambda v: np_quantized_po2(v, 6, 1.0))]:
-    inp = tf.keras.Input((None, 1))
-    model = tf.keras.Model(inp, QActivation(q)(inp))
+    inp = keras.Input((None, 1))
+    model = keras.Model(inp, QActivation(q)(inp))
     a = model.predict(x.reshape(1, -1, 1), verbose=0).reshape(-1)
     b = traced(q)(tf.constant(x)).numpy()
     log(f"  {q}: model.predict vs numpy {mism(a, ref(x))}, tf.function vs numpy {mism(b, ref(x))} "
@@ -428,10 +430,11 @@ for kq, bq, kref, bref, kscale, bscale in [
     (quantized_po2(6, 1.0), quantized_bits(10, 2, alpha=1),
      lambda w: np_quantized_po2(w, 6, 1.0), lambda b: np_quantized_bits(b, 10, 2),
      2.0 ** 32, 2.0 ** 7)]:
-    inp = tf.keras.Input((None, 3))
+    inp = keras.Input((None, 3))
     h = QActivation(quantized_bits(12, 0, alpha=1))(inp)
-    conv = QConv1D(5, 3, dilation_rate=2, padding="causal", kernel_quantizer=kq, bias_quantizer=bq)
-    model = tf.keras.Model(inp, conv(h))
+    conv = CausalQConv1D(5, 3, dilation_rate=2, padding="causal", kernel_quantizer=kq,
+                         bias_quantizer=bq)
+    model = keras.Model(inp, conv(h))
     W = rng.standard_normal((3, 3, 5)).astype(F) * F(0.6)
     B = rng.standard_normal(5).astype(F)
     conv.set_weights([W, B])
@@ -458,7 +461,8 @@ for kq, bq, kref, bref, kscale, bscale in [
 
 # ------------------------------------------------------ 6. defaults: alpha=None as kernel quantizer
 log("## quantized_bits(bits, integer) default alpha=None inside QConv1D -> auto_po2")
-conv = QConv1D(4, 3, kernel_quantizer=quantized_bits(8, 0), bias_quantizer=quantized_bits(8, 0))
+conv = CausalQConv1D(4, 3, kernel_quantizer=quantized_bits(8, 0),
+                     bias_quantizer=quantized_bits(8, 0))
 log(f"  after QConv1D: kernel quantizer alpha={conv.kernel_quantizer_internal.alpha!r} "
     f"symmetric={conv.kernel_quantizer_internal.symmetric}; "
     f"bias quantizer alpha={conv.bias_quantizer_internal.alpha!r}")

@@ -52,7 +52,7 @@ ARCHITECTURES = {
 
 def random_exported(name: str, seed: int):
     """The architecture with seeded initial weights and seeded random biases."""
-    import tensorflow as tf
+    import keras
     from qkeras import QConv1D
 
     from pipeline.fixed.reader import from_qkeras
@@ -61,7 +61,7 @@ def random_exported(name: str, seed: int):
         path = Path(tmp) / f"{name}.yaml"
         path.write_text(yaml.safe_dump(ARCHITECTURES[name]))
         config = load_model_config(path)
-    tf.keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(seed)
     model = build_model(config)
     rng = np.random.default_rng(seed)
     for layer in model.layers:

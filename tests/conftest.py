@@ -6,9 +6,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 import yaml
 from qkeras import QActivation, QConv1D, quantized_bits
 
@@ -16,6 +16,7 @@ from pipeline.config import load_model_config, load_params
 from pipeline.data.dataset import load_split, write_dataset
 from pipeline.data.synth import synthesize
 from pipeline.data.waveforms import oscillator_phase, triangle
+from pipeline.train.layers import CausalQConv1D
 from pipeline.train.model import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,7 +118,7 @@ def architecture(name: str, tmp_path):
     return load_model_config(write_yaml(tmp_path / f"{name}.yaml", spec))
 
 
-def randomise_biases(model: tf.keras.Model, seed: int) -> tf.keras.Model:
+def randomise_biases(model: keras.Model, seed: int) -> keras.Model:
     """Seeded random biases on every QConv1D, so every bias word is exercised."""
     rng = np.random.default_rng(seed)
     for layer in model.layers:
@@ -127,19 +128,19 @@ def randomise_biases(model: tf.keras.Model, seed: int) -> tf.keras.Model:
     return model
 
 
-def random_model(config, seed: int) -> tf.keras.Model:
+def random_model(config, seed: int) -> keras.Model:
     """Seeded initial weights with random biases."""
-    tf.keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(seed)
     return randomise_biases(build_model(config), seed)
 
 
-def chain(*layers) -> tf.keras.Model:
+def chain(*layers) -> keras.Model:
     """A 16-bit input quantiser followed by `layers`: small models for refusal tests."""
-    inputs = tf.keras.Input((None, 3))
+    inputs = keras.Input((None, 3))
     x = QActivation(quantized_bits(16, 0, alpha=1), name="input_q")(inputs)
     for layer in layers:
         x = layer(x)
-    return tf.keras.Model(inputs, x)
+    return keras.Model(inputs, x)
 
 
 def qconv(name="qconv_0", **changes) -> QConv1D:
@@ -148,7 +149,7 @@ def qconv(name="qconv_0", **changes) -> QConv1D:
                     kernel_quantizer=quantized_bits(8, 0, alpha=1),
                     bias_quantizer=quantized_bits(8, 0, alpha=1))
     settings.update(changes)
-    return QConv1D(name=name, **settings)
+    return CausalQConv1D(name=name, **settings)
 
 
 def signals() -> list[np.ndarray]:

@@ -11,9 +11,9 @@ import subprocess
 import sys
 import warnings
 
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 import yaml
 from qkeras import QActivation, QConv1D, quantized_bits, quantized_po2, quantized_relu
 
@@ -28,6 +28,7 @@ from pipeline.fixed.weights import read_weights, write_weights
 from pipeline.fixed.words import FixedFormat
 from pipeline.hls import OutputRangeWarning, convert
 from pipeline.hls.simulation import CSimulation, SimulationError
+from pipeline.train.layers import CausalQConv1D
 from tests.conftest import ROOT, randomise_biases, signals, write_yaml
 
 SAMPLES = 12_000
@@ -39,16 +40,16 @@ def bits(b, integer):
 
 def stack(*layers, input_q=True, input_shape=(None, 3), seed=0, name="model"):
     """input [-> 16-bit QActivation] -> layers, seeded initial weights and random biases."""
-    tf.keras.utils.set_random_seed(seed)
-    inputs = tf.keras.Input(input_shape)
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input(input_shape)
     x = QActivation(bits(16, 0), name="input_q")(inputs) if input_q else inputs
     for layer in layers:
         x = layer(x)
-    return randomise_biases(tf.keras.Model(inputs, x, name=name), seed)
+    return randomise_biases(keras.Model(inputs, x, name=name), seed)
 
 
 def conv(name, filters, k, dilation=1, kernel=None, bias=None):
-    return QConv1D(filters, k, dilation_rate=dilation, padding="causal", name=name,
+    return CausalQConv1D(filters, k, dilation_rate=dilation, padding="causal", name=name,
                    kernel_quantizer=kernel or bits(12, 2), bias_quantizer=bias or bits(12, 2))
 
 
@@ -212,10 +213,10 @@ def test_a_pruned_8bit_po2_model_keeps_its_zeros(converted):
 
 
 def two_heads():
-    inputs = tf.keras.Input((None, 3))
+    inputs = keras.Input((None, 3))
     x = QActivation(bits(16, 0), name="input_q")(inputs)
     x = conv("qconv_0", 4, 2)(x)
-    return tf.keras.Model(inputs, [conv("qconv_a", 1, 2)(x), conv("qconv_b", 1, 2)(x)])
+    return keras.Model(inputs, [conv("qconv_a", 1, 2)(x), conv("qconv_b", 1, 2)(x)])
 
 
 def with_tiny_po2_weight(po2):
@@ -247,14 +248,14 @@ REFUSED = {
         lambda: with_tiny_po2_weight(quantized_po2(8)),
         r"^qconv_1a: an exact sum needs \d+ accumulator bits .*; supported: po2 kernels of "
         r"at most 5 bits \(for any weights\)$"),
-    "two_heads": (two_heads, r"^model(_\d+)?: 1 inputs and 2 outputs; only a single chain"),
-    "not_built": (lambda: tf.keras.Sequential([conv("qconv_0", 1, 2)]),
+    "two_heads": (two_heads, r"^functional(_\d+)?: 1 inputs and 2 outputs; only a single chain"),
+    "not_built": (lambda: keras.Sequential([conv("qconv_0", 1, 2)]),
                   r"^sequential(_\d+)?: the model has no input shape yet"),
-    "relu_input": (lambda: tf.keras.Sequential(
-        [tf.keras.Input((None, 3)), QActivation(quantized_relu(8, 0), name="input_q"),
+    "relu_input": (lambda: keras.Sequential(
+        [keras.Input((None, 3)), QActivation(quantized_relu(8, 0), name="input_q"),
          conv("qconv_0", 1, 2)]),
         r"^input_q: the input quantiser must be quantized_bits$"),
-    "auto_po2_kernel": (lambda: stack(QConv1D(2, 2, padding="causal", name="qconv_0",
+    "auto_po2_kernel": (lambda: stack(CausalQConv1D(2, 2, padding="causal", name="qconv_0",
                                               kernel_quantizer=quantized_bits(8, 0),
                                               bias_quantizer=bits(8, 0))),
                         r"^qconv_0 kernel: quantized_bits must have alpha=1.*'auto_po2'"),

@@ -6,10 +6,10 @@ import re
 import shutil
 import subprocess
 
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
-from qkeras import QActivation, QConv1D, quantized_bits, quantized_relu
+from qkeras import QActivation, quantized_bits, quantized_relu
 
 from pipeline.config import load_model_config
 from pipeline.errors import ConfigError
@@ -19,6 +19,7 @@ from pipeline.fixed.ir import ExportError
 from pipeline.fixed.reference import FixedPointReference
 from pipeline.hls import convert
 from pipeline.hls.simulation import run_csim_elsewhere
+from pipeline.train.layers import CausalQConv1D
 from tests.conftest import (
     architecture,
     chain,
@@ -33,19 +34,19 @@ OUR_SOURCES = ("nnet_cached_conv1d.h", "nnet_cached_axis.h", "myproject.cpp", "m
                "myproject_test.cpp", "stream_bridge.cpp")
 
 
-def fixed_length_model() -> tf.keras.Model:
+def fixed_length_model() -> keras.Model:
     """Input shape (T, C) with T fixed, two input channels and two output channels."""
-    tf.keras.utils.set_random_seed(4)
-    inputs = tf.keras.Input((3000, 2))
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((3000, 2))
     x = QActivation(quantized_bits(12, 0, alpha=1), name="input_q")(inputs)
-    x = QConv1D(5, 3, dilation_rate=3, padding="causal", name="qconv_0",
+    x = CausalQConv1D(5, 3, dilation_rate=3, padding="causal", name="qconv_0",
                 kernel_quantizer=quantized_bits(10, 2, alpha=1),
                 bias_quantizer=quantized_bits(10, 2, alpha=1))(x)
     x = QActivation(quantized_relu(10, 2), name="qact_0")(x)
-    x = QConv1D(2, 2, dilation_rate=5, padding="causal", name="qconv_1",
+    x = CausalQConv1D(2, 2, dilation_rate=5, padding="causal", name="qconv_1",
                 kernel_quantizer=quantized_bits(10, 2, alpha=1),
                 bias_quantizer=quantized_bits(10, 2, alpha=1))(x)
-    return randomise_biases(tf.keras.Model(inputs, x), seed=4)
+    return randomise_biases(keras.Model(inputs, x), seed=4)
 
 
 ARCHITECTURES = ["fixed16", "po2", "k3_8bit", "tiny_po2_pair", "fixed_length_2ch"]
@@ -364,11 +365,11 @@ def test_a_signed_result_override_keeps_the_relu(tmp_path, test_split):
     ([qconv(padding="valid")], r"^qconv_0: padding 'valid' is not supported"),
     ([qconv(strides=2)], r"^qconv_0: strides \(2,\) are not supported"),
     ([qconv(activation="tanh")], r"^qconv_0: the convolution must be linear"),
-    ([qconv(), tf.keras.layers.Activation("tanh", name="act")],
+    ([qconv(), keras.layers.Activation("tanh", name="act")],
      r"^act: layer Activation is not supported"),
     ([qconv(), QActivation("quantized_tanh(8)", name="qact_0")],
      r"^qact_0: quantiser quantized_tanh is not supported"),
-    ([qconv(), tf.keras.layers.Dense(2, name="dense")], r"^dense: layer Dense is not supported"),
+    ([qconv(), keras.layers.Dense(2, name="dense")], r"^dense: layer Dense is not supported"),
 ])
 def test_unsupported_models_are_refused_and_nothing_is_written(layers, message, tmp_path):
     with pytest.raises(ExportError, match=message):

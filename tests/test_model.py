@@ -1,8 +1,8 @@
 """Model builder: shapes, receptive field, factorised po2 pairs, counts."""
 
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from qkeras import QActivation, QConv1D
 
 from pipeline.config import load_model_config
@@ -49,7 +49,7 @@ def test_blog_models_have_the_published_structure():
 def test_products_per_sample_are_every_weight_slot_zeros_included():
     # The folded datapath gives every weight a lane slot: zero weights cost like any other.
     fixed16 = load_model_config(ROOT / "configs/models/fixed16.yaml")
-    tf.keras.utils.set_random_seed(2)
+    keras.utils.set_random_seed(2)
     exported = from_qkeras(build_model(fixed16))
     first = exported.layers[0]
     first.kernel[0, 0, :5] = 0
@@ -80,7 +80,7 @@ def test_receptive_field_is_exactly_the_causal_window(tmp_path):
     # Linear (quantised) activations keep every path alive, so the response spans the field.
     config = tiny(tmp_path, activation={"type": "quantized_bits", "bits": 16, "integer": 5})
     assert config.receptive_field == 1 + 1 * 1 + 0 + 2 * 2
-    tf.keras.utils.set_random_seed(1)
+    keras.utils.set_random_seed(1)
     model = build_model(config)
     rng = np.random.default_rng(0)
     x = rng.uniform(-0.5, 0.5, (1, 40, 3)).astype("float32")

@@ -4,9 +4,9 @@ step against run; reset; the weight file; and what the export refuses."""
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from qkeras import QActivation, quantized_tanh
 
 from pipeline.fixed.equivalence import compare
@@ -131,7 +131,7 @@ def test_a_weight_off_its_grid_is_refused_naming_the_layer():
      r"qact_0: quantiser quantized_tanh is not supported"),
     ([qconv(kernel_quantizer=None)], r"qconv_0: kernel and bias need quantisers"),
     ([qconv(activation="relu")], r"qconv_0: the convolution must be linear"),
-    ([qconv(), tf.keras.layers.Dense(1, name="dense")], r"dense: layer Dense is not supported"),
+    ([qconv(), keras.layers.Dense(1, name="dense")], r"dense: layer Dense is not supported"),
 ])
 def test_a_model_the_datapath_cannot_represent_is_refused(layers, message):
     with pytest.raises(ExportError, match=message):

@@ -9,9 +9,9 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from amaranth.hdl import signed, unsigned
 from amaranth.sim import Simulator
 from qkeras import QActivation, quantized_bits, quantized_po2, quantized_relu
@@ -60,9 +60,9 @@ K2_SEVEN_LAYERS = {
 }
 
 
-def two_outputs_model() -> tf.keras.Model:
+def two_outputs_model() -> keras.Model:
     """16-bit words, dilation 64, and two output channels."""
-    tf.keras.utils.set_random_seed(5)
+    keras.utils.set_random_seed(5)
     sixteen = dict(kernel_quantizer=quantized_bits(16, 3, alpha=1),
                    bias_quantizer=quantized_bits(16, 3, alpha=1))
     return randomise_biases(chain(
@@ -240,11 +240,11 @@ def test_the_weight_rom_holds_every_product_once(models):
                                           for j in range(layer.kernel_size))
 
 
-def wide_input_model() -> tf.keras.Model:
+def wide_input_model() -> keras.Model:
     """A linear layer's full-width accumulator (21 bits) into a 16-bit-weight layer: two
     MULT18X18D per product but one DSP48E1 (25 x 18); then po2 shifters and 8-bit lanes."""
-    tf.keras.utils.set_random_seed(11)
-    inputs = tf.keras.Input((None, 3))
+    keras.utils.set_random_seed(11)
+    inputs = keras.Input((None, 3))
     x = QActivation(quantized_bits(14, 0, alpha=1), name="input_q")(inputs)
     x = qconv("qconv_0", filters=4, kernel_size=2,
               kernel_quantizer=quantized_bits(8, 2, alpha=1))(x)
@@ -254,7 +254,7 @@ def wide_input_model() -> tf.keras.Model:
     x = qconv("qconv_2", filters=3, kernel_size=1, kernel_quantizer=quantized_po2(4, 1.0))(x)
     x = QActivation(quantized_relu(8, 3), name="qact_2")(x)
     x = qconv("qconv_3", filters=1, kernel_size=1)(x)
-    return randomise_biases(tf.keras.Model(inputs, x), seed=11)
+    return randomise_biases(keras.Model(inputs, x), seed=11)
 
 
 def test_synthesis_maps_the_hard_multipliers_the_fold_promises(tmp_path, monkeypatch):

@@ -19,7 +19,7 @@ from pipeline.data.shapes import CORNERS, EDGES
 from pipeline.evaluate.metrics import power_spectrogram
 
 if TYPE_CHECKING:
-    import tensorflow as tf
+    import keras
 
 
 def probe_core(frequency_hz: float, periods: float, sample_rate: int,
@@ -85,7 +85,7 @@ def training_curves(history: dict[str, list[float]], path: Path, title: str) -> 
     plt.close(fig)
 
 
-def corner_examples(model: tf.keras.Model, sample_rate: int, receptive_field: int,
+def corner_examples(model: keras.Model, sample_rate: int, receptive_field: int,
                     seconds: float = 1.0) -> dict[str, np.ndarray]:
     """One second of model output at each corner, over a 55 Hz to 880 Hz glide."""
     samples = receptive_field + round(seconds * sample_rate)

@@ -40,7 +40,7 @@ from pipeline.fixed.ir import ExportedModel
 from pipeline.fixed.reference import FixedPointReference
 
 if TYPE_CHECKING:
-    import tensorflow as tf
+    import keras
 
 UNIT_ROUNDOFF = 2.0**-24  # float32: half an ulp of 1, relative
 EXACT_SUM_LSBS = 2**24  # sums of terms on an LSB grid below this many LSBs are exact
@@ -82,15 +82,15 @@ class LayerComparison:
     exact: bool = True
 
 
-def _output_layers(model: tf.keras.Model, reference: FixedPointReference) -> list:
+def _output_layers(model: keras.Model, reference: FixedPointReference) -> list:
     """The Keras layers whose outputs are the input words and each exported layer's words:
     the input QActivation (or the model's input), then each QConv1D or the QActivation that
     follows it."""
-    import tensorflow as tf
+    import keras
     from qkeras import QActivation
 
     consumers = {id(layer.input): layer for layer in model.layers
-                 if not isinstance(layer, tf.keras.layers.InputLayer)}
+                 if not isinstance(layer, keras.layers.InputLayer)}
     first = consumers.get(id(model.inputs[0]))
     outputs = [first.output if isinstance(first, QActivation) else model.inputs[0]]
     for conv in reference.layers:
@@ -101,13 +101,13 @@ def _output_layers(model: tf.keras.Model, reference: FixedPointReference) -> lis
     return outputs
 
 
-def compare(model: tf.keras.Model, reference: FixedPointReference,
+def compare(model: keras.Model, reference: FixedPointReference,
             signals: list[np.ndarray]) -> list[LayerComparison]:
     """Compare over every signal (T, C_in), each from a reset state. TensorFlow is imported
     here, by the caller's Keras model, not by this package."""
-    import tensorflow as tf
+    import keras
 
-    probe = tf.keras.Model(model.inputs[0], _output_layers(model, reference))
+    probe = keras.Model(model.inputs[0], _output_layers(model, reference))
     totals = {conv.layer.name: LayerComparison(conv.layer.name, 0, 0, 0, 0.0, 0.0, 0, 0)
               for conv in reference.layers}
     input_quantised = True

@@ -22,7 +22,7 @@ from pipeline.fixed.output import size_output
 from pipeline.fixed.words import FixedFormat, Po2Format, po2_format
 
 if TYPE_CHECKING:
-    import tensorflow as tf
+    import keras
     from qkeras import QConv1D
 
 DEFAULT_INPUT_FORMAT = FixedFormat(16, 0, signed=True)
@@ -61,7 +61,7 @@ def _on_grid(values: np.ndarray, fmt: FixedFormat, where: str) -> np.ndarray:
     bad = (words != np.round(words)) | (words < fmt.min_word) | (words > fmt.max_word)
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ExportError(f"{where}: value {values[index]!r} at {list(index)} is not a word "
+        raise ExportError(f"{where}: value {float(values[index])!r} at {list(index)} is not a word "
                           f"of fixed<{fmt.bits},{fmt.integer}> (step 2^-{fmt.frac})")
     return words.astype(np.int64)
 
@@ -76,7 +76,7 @@ def _po2_words(values: np.ndarray, fmt: Po2Format, where: str) -> tuple[np.ndarr
                    (shift > fmt.max_shift))
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ExportError(f"{where}: value {values[index]!r} at {list(index)} is not a power "
+        raise ExportError(f"{where}: value {float(values[index])!r} at {list(index)} is not a power "
                           f"of two in 2^{fmt.min_shift}..2^{fmt.max_shift}")
     return po2_kernel((values < 0).astype(np.int64), shift.astype(np.int64),
                        zero.astype(np.int64))
@@ -99,9 +99,10 @@ def _conv_layer(layer: QConv1D, activation: FixedFormat | None, relu: bool = Fal
     if kernel_q is None or bias_q is None:
         raise ExportError(f"{name}: kernel and bias need quantisers (float weights have no "
                           "fixed-point word)")
+    import keras
     from qkeras import quantized_po2
 
-    kernel_values = kernel_q(layer.kernel).numpy()
+    kernel_values = keras.ops.convert_to_numpy(kernel_q(layer.kernel))
     if isinstance(kernel_q, quantized_po2):
         kernel_format = po2_format(int(kernel_q.bits), kernel_q.max_value)
         kernel, kernel_frac = _po2_words(kernel_values, kernel_format, f"{name} kernel")
@@ -110,12 +111,12 @@ def _conv_layer(layer: QConv1D, activation: FixedFormat | None, relu: bool = Fal
         kernel, kernel_frac = _on_grid(kernel_values, kernel_format, f"{name} kernel"), \
             kernel_format.frac
     bias_format = _fixed_format(bias_q, f"{name} bias")
-    bias = _on_grid(bias_q(layer.bias).numpy(), bias_format, f"{name} bias")
+    bias = _on_grid(keras.ops.convert_to_numpy(bias_q(layer.bias)), bias_format, f"{name} bias")
     return ConvLayer(name, int(config["kernel_size"][0]), int(config["dilation_rate"][0]),
                      kernel, kernel_frac, kernel_format, bias, bias_format, activation, relu)
 
 
-def from_qkeras(model: tf.keras.Model, input_format: FixedFormat | None = None,
+def from_qkeras(model: keras.Model, input_format: FixedFormat | None = None,
                 calibration: Sequence[np.ndarray] | None = None,
                 output_format: FixedFormat | None = None) -> ExportedModel:
     """Read a chain `input [-> QActivation(quantized_bits)] -> (QConv1D [-> QActivation])*`.
@@ -124,10 +125,13 @@ def from_qkeras(model: tf.keras.Model, input_format: FixedFormat | None = None,
     `DEFAULT_INPUT_FORMAT`); a model's own input quantiser always wins. `calibration`:
     signals (T, C_in) whose largest output sizes a linear output word (`size_output`);
     `output_format` sets that word instead."""
-    import tensorflow as tf
+    import keras
     from qkeras import QActivation, QConv1D
 
-    inputs, outputs = model.inputs or [], model.outputs or []
+    try:
+        inputs, outputs = model.inputs or [], model.outputs or []
+    except AttributeError:  # Keras 3: a Sequential model never built has no inputs at all
+        inputs, outputs = [], []
     if not inputs:
         raise ExportError(f"{model.name}: the model has no input shape yet (build it on an "
                           "Input of shape (None, C) or (T, C))")
@@ -135,14 +139,15 @@ def from_qkeras(model: tf.keras.Model, input_format: FixedFormat | None = None,
         raise ExportError(f"{model.name}: {len(inputs)} inputs and {len(outputs)} outputs; "
                           "only a single chain of layers (one input tensor, one output "
                           "tensor) is supported")
-    layers = [layer for layer in model.layers if not isinstance(layer, tf.keras.layers.InputLayer)]
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     previous = inputs[0]
     for layer in layers:
-        if len(layer.inbound_nodes) != 1 or layer.input is not previous:
+        # Keras 3 keeps a layer's calls in _inbound_nodes (no public count of them).
+        if len(layer._inbound_nodes) != 1 or layer.input is not previous:
             raise ExportError(f"{layer.name}: only a single chain of layers is supported")
         previous = layer.output
     if layers and isinstance(layers[0], QActivation):
-        input_format = _fixed_format(layers[0].quantizer, f"{layers[0].name}")
+        input_format = _fixed_format(layers[0].activation, f"{layers[0].name}")
         if input_format.signed is False:
             raise ExportError(f"{layers[0].name}: the input quantiser must be quantized_bits")
         layers = layers[1:]
@@ -156,8 +161,8 @@ def from_qkeras(model: tf.keras.Model, input_format: FixedFormat | None = None,
                 convs.append(_conv_layer(pending, None))
             pending = layer
         elif isinstance(layer, QActivation) and pending is not None:
-            convs.append(_conv_layer(pending, _fixed_format(layer.quantizer, layer.name),
-                                     relu=_is_relu(layer.quantizer)))
+            convs.append(_conv_layer(pending, _fixed_format(layer.activation, layer.name),
+                                     relu=_is_relu(layer.activation)))
             pending = None
         else:
             raise ExportError(f"{layer.name}: layer {type(layer).__name__} is not supported "

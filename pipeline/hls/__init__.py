@@ -26,7 +26,7 @@ from pipeline.hls.converter import check_layer_config
 from pipeline.hls.project import HlsModel, write_project
 
 if TYPE_CHECKING:
-    import tensorflow as tf
+    import keras
 
 __all__ = ["HlsConfig", "HlsModel", "OutputRangeWarning", "convert"]
 
@@ -35,7 +35,7 @@ class OutputRangeWarning(UserWarning):
     """The model's linear output can reach beyond its output word, which then saturates."""
 
 
-def convert(model: tf.keras.Model, output_dir: str | Path,
+def convert(model: keras.Model, output_dir: str | Path,
             config: HlsConfig | dict | None = None,
             testbench_input: list[np.ndarray] | None = None) -> HlsModel:
     """Write a streaming HLS project for a causal dilated QConv1D stack and return it.

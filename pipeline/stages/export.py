@@ -20,7 +20,6 @@ from pipeline.fixed.output import output_range, size_output
 from pipeline.fixed.reader import from_qkeras
 from pipeline.fixed.reference import FixedPointReference
 from pipeline.fixed.weights import write_weights
-from pipeline.inputs import load_model
 from pipeline.outputs import check_file_output, check_output, staged_directory, write_json_atomic
 from pipeline.stages.common import model_arguments
 
@@ -45,6 +44,8 @@ def main() -> None:
     check_output(out, STAGE)
     check_file_output(metrics_path)
     experiment = load_params(args.params).tracking.experiment
+
+    from pipeline.train.model import load_model  # TensorFlow loads here, after the checks
 
     model = load_model(model_path)
     exported = from_qkeras(model)  # refuses what the datapath cannot represent

@@ -24,6 +24,8 @@ from pipeline.fixed.reader import from_qkeras
 from pipeline.outputs import check_file_output, check_output, staged_directory, write_json_atomic
 from pipeline.stages.common import model_arguments
 from pipeline.train import inference, training
+from pipeline.train.layers import custom_objects
+from pipeline.train.model import save_model
 
 STAGE = "train"
 
@@ -63,10 +65,10 @@ def main() -> None:
                        epochs_run=len(result.history["loss"]), chosen_restart=result.chosen)
         mlflow.log_metrics({k: v for k, v in summary.items() if np.isfinite(v)})
         example = test_data.inputs[0][np.newaxis, :model_config.receptive_field * 2]
-        tracking.log_model(result.model, example.astype(np.float32))
+        tracking.log_model(result.model, example.astype(np.float32), custom_objects())
 
         with staged_directory(out, STAGE) as staging:
-            result.model.save(staging / "model.h5")
+            save_model(result.model, staging / "model.h5")
             shutil.copy(config_path, staging / "model_config.yaml")
             (staging / "params.yaml").write_text(yaml.safe_dump(
                 params.model_dump(mode="json"), sort_keys=False))

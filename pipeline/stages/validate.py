@@ -20,7 +20,7 @@ from pipeline.evaluate import plots, validation
 from pipeline.fixed.reference import FixedPointReference
 from pipeline.fixed.weights import read_weights
 from pipeline.hls.simulation import CSimulation
-from pipeline.inputs import load_model, read_figures
+from pipeline.inputs import read_figures
 from pipeline.outputs import check_file_output, check_output, staged_directory, write_json_atomic
 from pipeline.stages.common import model_arguments
 
@@ -65,6 +65,8 @@ def main() -> None:
         # g++ builds the C simulation (about 9 s) while TensorFlow loads (about 8 s).
         building = pool.submit(CSimulation, project_dir, params.hls.project_name, n_in, n_out)
         from pipeline.train import inference
+        from pipeline.train.model import load_model
+
         model = load_model(model_path)
         keras = inference.predict_segments(model, signals)
         reference = FixedPointReference(exported)

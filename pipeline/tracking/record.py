@@ -21,7 +21,7 @@ from pipeline.fixed.ir import ExportedModel
 from pipeline.fixed.rules import parameters
 
 if TYPE_CHECKING:
-    import tensorflow as tf
+    import keras
 
     from pipeline.train.training import TrainResult
 
@@ -149,26 +149,23 @@ def log_history(run_id: str, result: TrainResult) -> None:
     MlflowClient().log_batch(run_id, metrics=metrics)
 
 
-def log_model(model: tf.keras.Model, input_example) -> str:
+def log_model(model: keras.Model, input_example, custom_objects: dict) -> str:
     """The trained model as an MLflow model of the active run, loadable with
-    `mlflow.tensorflow.load_model` or `mlflow.pyfunc.load_model`: QKeras's custom objects go
-    with it, and its signature takes any number of samples, (batch, time, 3) -> (batch,
-    time, 1). Its requirements are the pinned packages it needs (inferring them would load
-    the model again in a subprocess). Returns the model's URI."""
+    `mlflow.tensorflow.load_model` or `mlflow.pyfunc.load_model`: `custom_objects` (QKeras's
+    and the project's layers, `pipeline.train.layers.custom_objects`) go with it, and its
+    signature takes any number of samples, (batch, time, 3) -> (batch, time, 1). Its
+    requirements are the pinned packages it needs (inferring them would load the model again
+    in a subprocess). Returns the model's URI."""
     import mlflow
     import numpy as np
     from mlflow.models import ModelSignature
     from mlflow.types import Schema, TensorSpec
-    from qkeras.utils import _add_supported_quantized_objects
-
-    custom_objects: dict = {}
-    _add_supported_quantized_objects(custom_objects)
     channels_in, channels_out = model.input_shape[-1], model.output_shape[-1]
     signature = ModelSignature(Schema([TensorSpec(np.dtype("float32"), (-1, -1, channels_in))]),
                                Schema([TensorSpec(np.dtype("float32"),
                                                   (-1, -1, channels_out))]))
     requirements = [f"{name}=={version(name)}"
-                    for name in ("tensorflow-cpu", "qkeras", "numpy")]
+                    for name in ("tensorflow", "keras", "qkeras-v3", "numpy")]
     info = mlflow.tensorflow.log_model(model, name="model", signature=signature,
                                        input_example=input_example,
                                        custom_objects=custom_objects,

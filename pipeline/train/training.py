@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -38,7 +39,7 @@ HISTORY_KEYS = ("loss", "val_loss", "val_esr")
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and TensorFlow and make TensorFlow's kernels deterministic."""
-    tf.keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 
 
@@ -92,7 +93,7 @@ def learning_rate_schedule(config: TrainConfig):
     """Adam's learning rate: constant, or a cosine decay to 0 over the planned steps. The
     small batches these models train best with want a high rate early and a quiet end."""
     if config.lr_schedule == "cosine":
-        return tf.keras.optimizers.schedules.CosineDecay(
+        return keras.optimizers.schedules.CosineDecay(
             config.learning_rate, config.epochs * config.steps_per_epoch)
     return config.learning_rate
 
@@ -115,7 +116,7 @@ class RestartResult:
 class TrainResult:
     """Every restart's result; `model` holds the chosen restart's best-epoch weights."""
 
-    model: tf.keras.Model
+    model: keras.Model
     restarts: list[RestartResult]
     chosen: int
 
@@ -135,9 +136,9 @@ class _Restart:
                  seed: int, window: int):
         self.index, self.config, self.window = index, config, window
         self.seed = restart_seed(seed, index)
-        tf.keras.utils.set_random_seed(self.seed)
+        keras.utils.set_random_seed(self.seed)
         self.model = build_model(model_config, config.l2)
-        self.optimizer = tf.keras.optimizers.Adam(learning_rate_schedule(config))
+        self.optimizer = keras.optimizers.Adam(learning_rate_schedule(config))
         self.optimizer.build(self.model.trainable_variables)
         self.skip = model_config.receptive_field - 1
         self.loss = masked_mse(self.skip)
