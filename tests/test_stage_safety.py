@@ -587,7 +587,7 @@ IGNORING_STAGE = textwrap.dedent("""
 """)
 
 
-def test_a_stage_started_with_sigint_ignored_leaves_it_ignored_and_still_stops_on_sigterm():
+def test_a_signal_ignored_when_a_stage_starts_stays_ignored_and_sigterm_still_stops_it():
     """nohup and background jobs of a script start a stage with SIGINT ignored: a Ctrl-C
     meant for the foreground must not stop it, so the stage installs no SIGINT handler."""
     process = subprocess.Popen(with_sigint("SIG_IGN", "-c", IGNORING_STAGE), cwd=ROOT,
