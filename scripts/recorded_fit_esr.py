@@ -1,5 +1,5 @@
 """The fit ESR the recorded-data importer measures on exact corner recordings: against the
-recording's own shape and against the best-fitting other corner. The README's choice of the
+recording's own shape and against the best-fitting other corner. docs/data.md's choice of the
 default `data.recorded.max_fit_esr` (between the two columns) rests on this table.
 
 Run: .venv/bin/python scripts/recorded_fit_esr.py

@@ -501,6 +501,21 @@ LONG_TRAINING = {"train.epochs": 100_000, "train.early_stopping_patience": 100_0
                  "train.steps_per_epoch": 20}
 
 
+# Start a Python command with SIGINT at the given disposition, whatever this process's is:
+# a signal ignored here (pytest started by nohup, `&` in a script, some CI runners) stays
+# ignored across fork and exec, and Python then installs no SIGINT handler of its own. A
+# Python handler is reset to the default by exec, so setting the disposition and exec'ing
+# is enough. (`restore_signals` does not reset SIGINT, and `preexec_fn` is unsafe here: the
+# stages are started from threads.)
+WITH_SIGINT = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.{}); "
+               "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])")
+
+
+def with_sigint(disposition: str, *args: str) -> list[str]:
+    """The command `python *args`, started with SIGINT at `disposition` (SIG_DFL, SIG_IGN)."""
+    return [sys.executable, "-c", WITH_SIGINT.format(disposition), *args]
+
+
 def epoch_numbers(lines: list[str]) -> list[int]:
     return [int(m[1]) for line in lines if (m := re.search(r" epoch (\d+)/", line))]
 
@@ -516,10 +531,11 @@ def signalled(project, tmp_path_factory):
     def run(name: str) -> None:
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{folder}/{name}.db"}
         process = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.stages.train", "tiny", "--params", str(params),
-             "--models-dir", str(project / "configs"), "--data", str(project / "dataset"),
-             "--out", str(folder / name / "tiny"), "--metrics", str(folder / f"{name}.json"),
-             "--root", str(folder)],
+            with_sigint(
+                "SIG_DFL", "-m", "pipeline.stages.train", "tiny", "--params", str(params),
+                "--models-dir", str(project / "configs"), "--data", str(project / "dataset"),
+                "--out", str(folder / name / "tiny"), "--metrics", str(folder / f"{name}.json"),
+                "--root", str(folder)),
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         lines = []
         for line in process.stdout:
@@ -557,6 +573,36 @@ def test_a_signal_stops_training_promptly_and_marks_its_run_killed(name, signall
     assert run.data.tags["stage"] == "train" and run.data.tags["pid"].isdigit()
     assert sorted(p.name for p in folder.iterdir() if p.name.startswith(name)) == [
         f"{name}.db"]  # no model folder, no metrics file, no staging
+
+
+IGNORING_STAGE = textwrap.dedent("""
+    import signal, sys, time
+    from pipeline.errors import run_stage
+
+    def main():
+        print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN, flush=True)
+        time.sleep(60)
+
+    run_stage(main)
+""")
+
+
+def test_a_signal_ignored_when_a_stage_starts_stays_ignored_and_sigterm_still_stops_it():
+    """nohup and background jobs of a script start a stage with SIGINT ignored: a Ctrl-C
+    meant for the foreground must not stop it, so the stage installs no SIGINT handler."""
+    process = subprocess.Popen(with_sigint("SIG_IGN", "-c", IGNORING_STAGE), cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == "True"
+        process.send_signal(signal.SIGINT)
+        with pytest.raises(subprocess.TimeoutExpired):
+            process.wait(timeout=1)  # still sleeping: the SIGINT was ignored
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 128 + signal.SIGTERM, err
+    assert err.strip().splitlines() == ["stopped by SIGTERM; unfinished outputs were removed"]
 
 
 HOLD_RUN = textwrap.dedent("""
