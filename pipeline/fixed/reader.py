@@ -76,8 +76,8 @@ def _po2_words(values: np.ndarray, fmt: Po2Format, where: str) -> tuple[np.ndarr
                    (shift > fmt.max_shift))
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ExportError(f"{where}: value {float(values[index])!r} at {list(index)} is not a power "
-                          f"of two in 2^{fmt.min_shift}..2^{fmt.max_shift}")
+        raise ExportError(f"{where}: value {float(values[index])!r} at {list(index)} is not "
+                          f"a power of two in 2^{fmt.min_shift}..2^{fmt.max_shift}")
     return po2_kernel((values < 0).astype(np.int64), shift.astype(np.int64),
                        zero.astype(np.int64))
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -149,6 +149,17 @@ def log_history(run_id: str, result: TrainResult) -> None:
     MlflowClient().log_batch(run_id, metrics=metrics)
 
 
+def _pin(*names: str) -> str:
+    """`name==version` of the first of `names` installed (TensorFlow is tensorflow-cpu on
+    Linux, tensorflow elsewhere: pyproject.toml)."""
+    for name in names:
+        try:
+            return f"{name}=={version(name)}"
+        except PackageNotFoundError:
+            continue
+    raise PackageNotFoundError(names[0])
+
+
 def log_model(model: keras.Model, input_example, custom_objects: dict) -> str:
     """The trained model as an MLflow model of the active run, loadable with
     `mlflow.tensorflow.load_model` or `mlflow.pyfunc.load_model`: `custom_objects` (QKeras's
@@ -160,12 +171,13 @@ def log_model(model: keras.Model, input_example, custom_objects: dict) -> str:
     import numpy as np
     from mlflow.models import ModelSignature
     from mlflow.types import Schema, TensorSpec
+
     channels_in, channels_out = model.input_shape[-1], model.output_shape[-1]
     signature = ModelSignature(Schema([TensorSpec(np.dtype("float32"), (-1, -1, channels_in))]),
                                Schema([TensorSpec(np.dtype("float32"),
                                                   (-1, -1, channels_out))]))
-    requirements = [f"{name}=={version(name)}"
-                    for name in ("tensorflow", "keras", "qkeras-v3", "numpy")]
+    requirements = [_pin("tensorflow-cpu", "tensorflow"), _pin("keras"), _pin("qkeras-v3"),
+                    _pin("numpy")]
     info = mlflow.tensorflow.log_model(model, name="model", signature=signature,
                                        input_example=input_example,
                                        custom_objects=custom_objects,
