@@ -10,9 +10,11 @@ PYTHONPATH=. — a script's own folder, not the current one, starts sys.path.)
 Each size is a WaveNet of `--layers` causal QConv1D layers (K=4, dilations 1, 2, 4, ...,
 `--filters` filters, the last one filter) with fixed16's 16-bit quantisers and untrained
 weights: the code g++ compiles depends on the shapes and words, not on the values. Prints
-the median of `--repeats` builds per size, seconds per 1,000 multiply-accumulates a sample
-(flat when the build grows linearly with the model) and the largest size's ratio to the
-smallest.
+the median of `--repeats` builds per size, seconds per 1,000 multiply-accumulates a sample,
+seconds per 1,000 MACs added since the previous size ("added": the slope, flat when the build
+grows linearly with the model; the per-MAC column also carries the fixed cost of compiling
+ap_types and the testbench, so it falls with size) and the largest size's ratio to the
+smallest. Weights reach C simulation as integer words (pipeline/hls/weights.py, docs/hls.md).
 """
 
 import argparse
@@ -83,15 +85,22 @@ def main() -> None:
             rows.append((layers, macs, pipeline_build, csim_sh))
     print(f"C-simulation builds, K=4, {args.filters} filters, median of {args.repeats}:")
     print(f"  {'layers':>6} {'MACs':>8} {'pipeline (s)':>13} {'s / 1k MACs':>12} "
-          f"{'csim.sh (s)':>12} {'s / 1k MACs':>12}")
+          f"{'added':>8} {'csim.sh (s)':>12} {'s / 1k MACs':>12} {'added':>8}")
+    previous = None
     for layers, macs, pipeline_build, csim_sh in rows:
+        added = ("", "") if previous is None else tuple(
+            f"{1000 * (now - before) / (macs - previous[0]):.3f}"
+            for now, before in ((pipeline_build, previous[1]), (csim_sh, previous[2])))
         print(f"  {layers:>6} {macs:>8,} {pipeline_build:>13.1f} "
-              f"{1000 * pipeline_build / macs:>12.3f} {csim_sh:>12.1f} "
-              f"{1000 * csim_sh / macs:>12.3f}")
+              f"{1000 * pipeline_build / macs:>12.3f} {added[0]:>8} {csim_sh:>12.1f} "
+              f"{1000 * csim_sh / macs:>12.3f} {added[1]:>8}")
+        previous = (macs, pipeline_build, csim_sh)
     (_, small_macs, small_build, small_sh), (_, big_macs, big_build, big_sh) = rows[0], rows[-1]
     print(f"  largest / smallest: {big_macs / small_macs:.1f}x the MACs, "
-          f"{big_build / small_build:.1f}x the pipeline build, "
-          f"{big_sh / small_sh:.1f}x csim.sh")
+          f"{big_build / small_build:.1f}x the pipeline build "
+          f"({big_build * small_macs / (small_build * big_macs):.2f}x per MAC), "
+          f"{big_sh / small_sh:.1f}x csim.sh "
+          f"({big_sh * small_macs / (small_sh * big_macs):.2f}x per MAC)")
     print("  load average (1, 5, 15 min) at the end: "
           + ", ".join(f"{load:.1f}" for load in os.getloadavg()))
 

@@ -19,6 +19,7 @@ from pipeline.fixed.ir import ExportError
 from pipeline.fixed.reference import FixedPointReference
 from pipeline.hls import convert
 from pipeline.hls.simulation import run_csim_elsewhere
+from pipeline.hls.weights import fixed_words
 from pipeline.train.layers import CausalQConv1D
 from tests.conftest import (
     architecture,
@@ -290,6 +291,34 @@ def test_the_synthesis_view_has_the_schedule_of_every_layer(name, projects, tmp_
                 struct["dilation"]) == (fold.lanes, fold.passes, fold.outputs, fold.rows,
                                         dilation)
         assert used <= set(struct)
+
+
+@pytest.mark.parametrize("name", ["fixed16", "po2"])
+def test_c_simulation_sets_the_weights_from_integer_words_synthesis_keeps_the_literals(
+        name, projects):
+    """C simulation reads each weight array as integer words set at program start (a build
+    linear in the model, pipeline/hls/weights.py); synthesis reads hls4ml's definitions."""
+    hls_model = projects[name][1]
+    project = hls_model.project_dir
+    headers = sorted((project / "firmware" / "weights").glob("*.h"))
+    assert len(headers) == 2 * len(hls_model.exported.layers)
+    for header in headers:
+        text = header.read_text()
+        assert "#ifdef __SYNTHESIS__" in text, header
+        assert f"static const bool {header.stem}_loaded = nnet::cached_load_" in text, header
+    source = synthesis_view(project)
+    assert "cached_load" not in source
+    for header in headers:
+        assert f"{header.stem}_words" not in source, header
+        assert re.search(rf"\b{header.stem}\[\d+\] = \{{", source), header
+    for node in hls_model.graph.get_layers():
+        for var in node.get_weights():
+            words = fixed_words(var)
+            if words is not None:  # every array but po2 kernels: the same values, exactly
+                precision = var.type.precision
+                np.testing.assert_array_equal(
+                    words * 2.0 ** (precision.integer - precision.width),
+                    np.asarray(var.data, dtype=np.float64).reshape(-1))
 
 
 def config_folds(parameters: str) -> list[tuple[int, int]]:

@@ -5,7 +5,8 @@ forgets its history at every frame, so the WaveNet's convolutions are a layer of
 registered through hls4ml's extension API (`register_layer`, `backend.register_template`,
 `backend.register_source`) for the Vivado and Vitis backends. hls4ml's installed files are
 not touched. The C++ is `nnet_utils/nnet_cached_conv1d.h` (the layer) and
-`nnet_utils/nnet_cached_axis.h` (the AXI4-Stream edge) next to this file.
+`nnet_utils/nnet_cached_axis.h` (the AXI4-Stream edge) next to this file, with
+`nnet_utils/nnet_cached_weights.h` (C simulation's weight loader, `pipeline.hls.weights`).
 
 A layer reads one sample (its input vector and the start-of-stream flag) from a stream and
 writes one to the next, folded as the converter says (`pipeline.fixed.folding`); every type
@@ -25,8 +26,8 @@ from hls4ml.model.attributes import Attribute, ConfigurableAttribute, TypeAttrib
 from hls4ml.model.layers import Layer, register_layer
 from hls4ml.model.types import ExponentType, NamedType, WeightVariable
 
-SOURCES = (Path(__file__).parent / "nnet_utils" / "nnet_cached_conv1d.h",
-           Path(__file__).parent / "nnet_utils" / "nnet_cached_axis.h")
+SOURCES = tuple(Path(__file__).parent / "nnet_utils" / name for name in (
+    "nnet_cached_conv1d.h", "nnet_cached_axis.h", "nnet_cached_weights.h"))
 BACKENDS = ("Vivado", "Vitis")
 
 

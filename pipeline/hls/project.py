@@ -33,6 +33,7 @@ from pipeline.fixed.weights import to_dict
 from pipeline.fixed.words import Po2Format
 from pipeline.hls.converter import model_graph
 from pipeline.hls.simulation import CSimulation
+from pipeline.hls.weights import rewrite_weights
 from pipeline.outputs import staged_directory
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -272,6 +273,7 @@ def write_project_files(exported: ExportedModel, folder: Path, config: HlsConfig
     segments = testbench_input or default_stimulus(exported, config.testbench_samples)
     graph = model_graph(exported, str(folder), config)
     graph.write()
+    rewrite_weights(graph, folder)
     _write_extras(graph, exported, config, folder)
     _write_testbench_data(exported, segments, folder / "tb_data")
     _reproducible(graph, exported, config, folder)

@@ -2,9 +2,10 @@
 # C simulation of ${project} with plain g++, no Vivado or Vitis: builds the testbench
 # (${project}_test.cpp) against the firmware and runs it on tb_data/. Exit status 0 means
 # every output word and start-of-stream flag equals the fixed-point reference's. CXX and
-# CXXFLAGS may be overridden, e.g. CXXFLAGS="-O2 -Wall -Wextra". The -Wno-* flags turn off
-# GCC (11 and later) warning analyses that take most of a large model's build time, over the
-# code that initialises the weight arrays (README.md, "C simulation without ${backend}").
+# CXXFLAGS may be overridden, e.g. CXXFLAGS="-O2 -Wall -Wextra". The weights are integer
+# words here (firmware/weights/*.h, outside __SYNTHESIS__), so the build grows linearly with
+# the model; the -Wno-* flags turn off GCC (11 and later) warning analyses that were slow over
+# ap_fixed weight literals (README.md, "C simulation without ${backend}").
 set -eu
 cd "$$(dirname "$$0")"
 mkdir -p csim
