@@ -12,7 +12,9 @@ as a shell reports a process killed by it, after Python's own clean-up (temporar
 
 import signal
 import sys
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -46,9 +48,20 @@ def _interrupt(signum: int, _frame) -> None:
     raise Interrupted(signum)
 
 
+def _stage_wall_time() -> str:
+    """`<stage> [<model>]: <seconds> s`, the wall time since the process started: imports
+    count (TensorFlow's take seconds), so the lines of a `dvc repro` add up to its time."""
+    import psutil
+
+    words = [Path(sys.argv[0]).stem, *sys.argv[1:2]]
+    name = " ".join(word for word in words if not word.startswith("-"))
+    return f"{name}: {time.time() - psutil.Process().create_time():.1f} s"
+
+
 def run_stage(main: Callable[[], None]) -> None:
     """Run a stage's `main`, turning user errors into `error: <message>` and exit status 2,
-    and SIGTERM/SIGINT into `Interrupted` and exit status 128 + the signal's number."""
+    and SIGTERM/SIGINT into `Interrupted` and exit status 128 + the signal's number. A stage
+    that succeeds prints its wall time last."""
     for stop_signal in STOP_SIGNALS:
         if signal.getsignal(stop_signal) is not signal.SIG_IGN:  # nohup, background jobs
             signal.signal(stop_signal, _interrupt)
@@ -60,3 +73,4 @@ def run_stage(main: Callable[[], None]) -> None:
     except Interrupted as stop:
         print(f"stopped by {stop}; unfinished outputs were removed", file=sys.stderr)
         sys.exit(128 + stop.signum)
+    print(_stage_wall_time(), flush=True)
