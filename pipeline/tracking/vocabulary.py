@@ -4,8 +4,8 @@ and design runs, so that one set of columns in the MLflow runs table compares ev
 A training run judges the QKeras model; a design run (one model with one set of hardware
 settings) judges the design's output, the HLS C simulation, which the RTL matches word for
 word. Both log their quality under the same names (`esr_corners`...), and both carry the same
-model params (`scheme`, `bits`...). The README's "Names" table is this module in prose;
-`tests/test_views.py` checks that the two agree.
+model params (`scheme`, `bits`...). The "Names" table of docs/tracking.md is this module in
+prose; `tests/test_views.py` checks that the two agree.
 """
 
 from __future__ import annotations
