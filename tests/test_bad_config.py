@@ -20,14 +20,18 @@ from pipeline.config import load_configs
 from pipeline.errors import ConfigError
 from tests.conftest import ROOT
 
-PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+# The rows change the blog's fixed16 (its receptive field of 64 is in the messages), so the
+# params name the blog's two models; `test_the_shipped_configs_load` loads the defaults.
+PARAMS = {**yaml.safe_load((ROOT / "params.yaml").read_text()), "models": ["fixed16", "po2"]}
 FIXED16 = yaml.safe_load((ROOT / "configs" / "models" / "fixed16.yaml").read_text())
+SHIPPED_CONFIGS = ", ".join(sorted(p.stem for p in (ROOT / "configs" / "models").glob("*.yaml")))
 INF, NAN = float("inf"), float("nan")
 RECORDED = {"dir": "data/recorded", "segment_seconds": 0.25,
             "split_fractions": {"train": 0.8, "validation": 0.1, "test": 0.1},
             "clip_level": 0.999, "max_latency_samples": 64}
 PO2_BIAS = {"type": "quantized_po2", "bits": 4, "max_value": 1.0}
-MEMORY = r"an epoch's training windows for fixed16 \(restarts \d+ x steps_per_epoch \d+ x " \
+MEMORY = r"an epoch's training windows for fixed16 \(restarts \d+( x 2 \(float_twin\))? x " \
+         r"steps_per_epoch \d+ x " \
          r"batch_size \d+ x 512 samples x 4 float32 channels\) take [0-9.,]+ GiB, more than the " \
          r"1 GiB limit"
 WINDOW = r"shorter than a training window: train\.window_receptive_fields \(8\) x the " \
@@ -109,7 +113,7 @@ PARAM_ERRORS = [
      r"hls\.clock_period_ns: must be from 0\.5 ns to 1000 ns .* \(got 1000\.5\)"),
     ("missing-model-config", {"models": ["fixed16", "po3"]},
      r"models\.1: \S+/configs/models/po3\.yaml does not exist \(model configs in "
-     r"\S+/configs/models: fixed16, po2\) \(got 'po3'\)"),
+     rf"\S+/configs/models: {SHIPPED_CONFIGS}\) \(got 'po3'\)"),
     # The audit.
     ("seed-negative", {"seed": -1},
      r"seed: Input should be greater than or equal to 0 \(got -1\)"),
@@ -166,8 +170,13 @@ PARAM_ERRORS = [
     ("steps-huge", {"train.steps_per_epoch": 10**7}, rf"train\.batch_size: {MEMORY} \(got 8\)"),
     ("restarts-huge", {"train.restarts": 1000}, rf"train\.batch_size: {MEMORY} \(got 8\)"),
     ("epochs-memory-edge", {"train.restarts": 1, "train.steps_per_epoch": 1024,
-                            "train.batch_size": 129},
+                            "train.batch_size": 129, "train.float_twin": False},
      rf"train\.batch_size: {MEMORY} \(got 129\)"),
+    ("epochs-memory-edge-with-twin", {"train.restarts": 1, "train.steps_per_epoch": 512,
+                                      "train.batch_size": 129},
+     r"train\.batch_size: an epoch's training windows for fixed16 \(restarts 1 x 2 "
+     r"\(float_twin\) x steps_per_epoch 512 x batch_size 129 x 512 samples x 4 float32 "
+     r"channels\) take 1\.01 GiB, more than the 1 GiB limit \(got 129\)"),
     ("unknown-key", {"train.epoch": 3}, r"train\.epoch: unknown key"),
     ("experiment-empty", {"tracking.experiment": ""},
      r"tracking\.experiment: String should have at least 1 character \(got ''\)"),
@@ -341,7 +350,9 @@ ACCEPTED = [
      {"data.source": "recorded", "data.recorded": {**RECORDED, "segment_seconds": 512 / 48000},
       "data.synth.segment_seconds": 0.001}, {}),
     ("epoch-windows-at-limit", {"train.restarts": 1, "train.steps_per_epoch": 1024,
-                                "train.batch_size": 128}, {}),
+                                "train.batch_size": 128, "train.float_twin": False}, {}),
+    ("epoch-windows-at-limit-with-twin", {"train.restarts": 1, "train.steps_per_epoch": 512,
+                                          "train.batch_size": 128}, {}),
     ("clock-fastest", {"hls.clock_period_ns": 0.5}, {}),
     ("clock-slowest", {"hls.clock_period_ns": 1000}, {}),
     ("lsd-floor-lowest", {"validation.lsd_floor_above_rounding_noise_db": -200.0}, {}),
@@ -363,13 +374,14 @@ AP_TYPES = ["ap_fixed<12,4,AP_RND_CONV,AP_SAT>", "ap_ufixed<8,0>", "ap_int<1024>
 
 @pytest.fixture
 def write(tmp_path):
-    """Write params.yaml (changed) and configs/models/ (fixed16 changed, po2 as shipped);
+    """Write params.yaml (changed) and configs/models/ (fixed16 changed, the rest as shipped);
     return a loader that calls `load_configs` as the stages do."""
 
     def write_files(params: dict | bytes, model: dict | None = None):
         models = tmp_path / "configs" / "models"
         models.mkdir(parents=True, exist_ok=True)
-        (models / "po2.yaml").write_bytes((ROOT / "configs/models/po2.yaml").read_bytes())
+        for shipped in (ROOT / "configs" / "models").glob("*.yaml"):
+            (models / shipped.name).write_bytes(shipped.read_bytes())
         model_path = models / "fixed16.yaml"
         model_path.write_text(yaml.safe_dump(model if model is not None else FIXED16,
                                              sort_keys=False))
@@ -429,7 +441,12 @@ def test_missing_config_named_on_the_command_line(write):
     with pytest.raises(ConfigError) as caught:
         load_configs(params_path, models, ["po3"])
     assert str(caught.value) == (f"{models / 'po3.yaml'}: no such model config (model configs "
-                                 f"in {models}: fixed16, po2)")
+                                 f"in {models}: {SHIPPED_CONFIGS})")
+
+
+def test_the_shipped_configs_load():
+    params, configs = load_configs(ROOT / "params.yaml", ROOT / "configs" / "models")
+    assert [config.name for config in configs] == params.models
 
 
 def value_at(data, dotted: str):
@@ -522,5 +539,5 @@ def test_report_stage_names_a_missing_model_config(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"error: {params}: models.1: {models / 'po3.yaml'} does not exist (model configs in "
-        f"{models}: fixed16, po2) (got 'po3')"]
+        f"{models}: {SHIPPED_CONFIGS}) (got 'po3')"]
     assert files_under(tmp_path) == ["params.yaml", "store"]

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -64,7 +65,10 @@ def test_train_stage_logs_a_complete_run(tracked):
                 "esr_zigzag", "esr_heldout_freq"):
         assert np.isfinite(metrics[key]) and metrics[key] > 0
     assert set(metrics) <= vocabulary.metric_names("training") | {
-        f"restart_{r}_val_esr" for r in range(2)}
+        f"restart_{r}_{kind}" for r in range(2) for kind in ("val_esr", "esr_corners")}
+    assert np.isfinite(metrics["float_esr_corners"]) and metrics["float_esr_corners"] > 0
+    assert metrics["esr_corners_min"] <= metrics["esr_corners_median"] <= \
+        metrics["esr_corners_max"]
     assert json.loads(metrics_path.read_text())["esr_corners"] == pytest.approx(
         metrics["esr_corners"])
 
@@ -202,7 +206,7 @@ def test_export_hls_validate_and_report_stages_write_their_outputs_and_log_to_ml
         tracked, tmp_path, params_file, models_dir):
     from pipeline.fixed.weights import read_weights
 
-    uri, out, _ = tracked
+    uri, out, trained = tracked
     exports, metrics_path = tmp_path / "exports" / "tiny", tmp_path / "export.json"
     result = run(["pipeline.stages.export", "tiny", "--models", str(out.parent), "--data",
                   str(tmp_path / "dataset"), "--out", str(exports), "--metrics",
@@ -274,6 +278,8 @@ def test_export_hls_validate_and_report_stages_write_their_outputs_and_log_to_ml
         assert result.returncode == 0, result.stderr
 
     reports = tmp_path / "reports"
+    (validated.parent / "train").mkdir()
+    shutil.copy(trained, validated.parent / "train" / "tiny.json")
     report_args = ["pipeline.stages.report", "--params", str(params_file), "--models-dir",
                    str(models_dir), "--metrics", str(validated.parent), "--models",
                    str(out.parent), "--exports", str(exports.parent), "--plots",
@@ -291,7 +297,13 @@ def test_export_hls_validate_and_report_stages_write_their_outputs_and_log_to_ml
     assert built == hls_figures["reuse_factors"]  # the folding the hls stage built
     assert design.data.params["hls.reuse_factor"] == "None"  # the default: from the rate
     logged = design.data.metrics
-    assert set(logged) <= vocabulary.metric_names("design")
+    assert {n for n in logged if not vocabulary.is_restart_metric(n)} <= \
+        vocabulary.metric_names("design")
+    # The training's spread over restarts and the float twin, as the train stage measured.
+    training_figures = json.loads(trained.read_text())
+    for key in ("restart_0_esr_corners", "restart_1_esr_corners", "esr_corners_median",
+                "esr_corners_min", "esr_corners_max", "float_esr_corners", "float_esr_edges"):
+        assert logged[key] == pytest.approx(training_figures[key]), key
     assert logged["hls_vs_reference_mismatches"] == 0
     assert logged["esr_corners"] == pytest.approx(figures["esr_corners"])
     rtl_figures = json.loads(synthesised.read_text())
@@ -305,6 +317,86 @@ def test_export_hls_validate_and_report_stages_write_their_outputs_and_log_to_ml
     report = (reports / "comparison.md").read_text()
     row = next(line for line in report.splitlines() if line.startswith("| **quality**"))
     assert f"{figures['esr_corners']:.4f}" in row
+    row = next(line for line in report.splitlines() if "of every restart" in line)
+    assert f"{training_figures['esr_corners_median']:.4f}" in row and "2 restarts" in row
+    row = next(line for line in report.splitlines() if line.startswith("| float twin"))
+    assert f"{training_figures['float_esr_corners']:.4f}" in row
     assert (reports / "quality_vs_cost.png").stat().st_size > 0
     assert json.loads((tmp_path / "metrics.json").read_text())["tiny"]["esr_corners"] == (
         figures["esr_corners"])
+
+
+def test_the_esr_loss_is_the_esr_of_the_pre_emphasised_signals():
+    from pipeline.train.training import masked_esr
+
+    rng = np.random.default_rng(3)
+    target, prediction = rng.normal(size=(2, 4, 50, 1)).astype(np.float32)
+    skip, coefficient = 5, 0.85
+    emphasised = [y[:, skip:] - coefficient * y[:, skip - 1:-1] for y in (target, prediction)]
+    expected = np.sum((emphasised[0] - emphasised[1]) ** 2) / np.sum(emphasised[0] ** 2)
+    loss = float(masked_esr(skip, coefficient)(target, prediction))
+    assert loss == pytest.approx(float(expected), rel=1e-5)  # float32 sums of 180 terms
+    plain = np.sum((target[:, skip:] - prediction[:, skip:]) ** 2) / np.sum(target[:, skip:] ** 2)
+    assert float(masked_esr(skip, 0.0)(target, prediction)) == pytest.approx(float(plain),
+                                                                             rel=1e-5)
+
+
+def test_the_float_twin_has_the_same_convolutions_in_float(tmp_path, params_file,
+                                                            models_dir):
+    from keras import layers as keras_layers
+
+    from pipeline.config import load_model_config
+    from pipeline.train.training import train
+
+    params, train_split, validation = tiny_splits(tmp_path, params_file)
+    config = load_model_config(models_dir / "tiny.yaml")
+    result = train(config, params.train, train_split, validation, params.seed, verbose=False,
+                   float_twin=True)
+    quantised, twin = result.model, result.float_twin.model
+    assert len(result.float_twin.restarts) == params.train.restarts
+    assert not any("Q" in type(layer).__name__ for layer in twin.layers)
+    assert sum(isinstance(layer, keras_layers.ReLU) for layer in twin.layers) == 2
+    assert [w.shape for w in twin.get_weights()] == [w.shape for w in quantised.get_weights()]
+    # Off the quantisers' grids: the twin's weights are not fixed-point words of 9 fractional
+    # bits (the tiny model's kernel format, 12 bits with 3 integer).
+    kernel = twin.get_layer("qconv_0").get_weights()[0]
+    assert np.any(kernel * 2**9 != np.round(kernel * 2**9))
+
+
+def test_every_restarts_test_esr_is_reported_with_median_and_range(tmp_path, params_file,
+                                                                     models_dir):
+    from pipeline.config import load_model_config
+    from pipeline.train.inference import evaluate, restart_spread
+    from pipeline.train.training import train
+
+    params, train_split, validation = tiny_splits(tmp_path, params_file)
+    config = load_model_config(models_dir / "tiny.yaml")
+    skip = config.receptive_field - 1
+    result = train(config, params.train, train_split, validation, params.seed, verbose=False)
+    figures = restart_spread(result, validation, skip)
+    restarts = [figures[f"restart_{r}_esr_corners"] for r in range(params.train.restarts)]
+    assert len(set(restarts)) == params.train.restarts  # other initialisations
+    assert figures["esr_corners_min"] == min(restarts)
+    assert figures["esr_corners_max"] == max(restarts)
+    assert figures["esr_corners_median"] == pytest.approx(float(np.median(restarts)))
+    # The model is left holding the kept restart's weights, whose figure is among them.
+    assert evaluate(result.model, validation, skip)["esr_corners"] == \
+        restarts[result.chosen]
+
+
+@pytest.mark.parametrize(("schedule", "epochs_run"), [("cosine", 3), ("constant", 2)])
+def test_early_stopping_waits_for_a_cosine_rate_to_fall(tmp_path, params_file, models_dir,
+                                                        monkeypatch, schedule, epochs_run):
+    from pipeline.config import load_model_config
+    from pipeline.train import training
+
+    worse = iter(range(1, 1000))  # validation only ever gets worse after the first epoch
+    monkeypatch.setattr(training, "validation_metrics",
+                        lambda *_: {"val_loss": 1.0, "val_esr": float(next(worse))})
+    params, train_split, validation = tiny_splits(tmp_path, params_file)
+    config = load_model_config(models_dir / "tiny.yaml")
+    recipe = params.train.model_copy(update={"epochs": 6, "early_stopping_patience": 1,
+                                             "restarts": 1, "lr_schedule": schedule})
+    result = training.train(config, recipe, train_split, validation, params.seed,
+                            verbose=False)
+    assert len(result.history["val_esr"]) == epochs_run

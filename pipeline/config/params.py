@@ -28,9 +28,19 @@ class TrainConfig(Strict):
     learning_rate: float = Field(gt=0)
     # cosine: decays from learning_rate to 0 over epochs x steps_per_epoch
     lr_schedule: Literal["constant", "cosine"]
+    # epochs of linear warm-up from 0 at the start of each phase (within its epochs): large
+    # first steps switch ReLUs of these tiny layers off for good
+    warmup_epochs: int = Field(default=0, ge=0)
     l2: float = Field(ge=0)
+    # mse: mean squared error; esr: error-to-signal ratio of the pre-emphasised signals
+    # (y[n] - pre_emphasis * y[n-1]; 0 for none), as Neural Amp Modeler trains
+    loss: Literal["mse", "esr"] = "mse"
+    pre_emphasis: float = Field(default=0.0, ge=0, lt=1)
     early_stopping_patience: int = Field(ge=1)
     restarts: int = Field(ge=1)  # independent initialisations; the best on validation is kept
+    # also train the float twin (float32 convolutions and ReLUs) by the same recipe, to
+    # measure what quantisation costs (float_esr_corners)
+    float_twin: bool = True
 
 
 class TrackingConfig(Strict):
@@ -135,9 +145,9 @@ class Params(Strict):
 # ---------------------------------------------------------------- params against a model
 
 EPOCH_WINDOWS_LIMIT_BYTES = 2**30
-"""An epoch's training windows are built in memory at once, for every restart side by side
-(`pipeline.train.training.epoch_windows`); 1 GiB keeps training within a small machine's memory
-(the shipped params.yaml: 32 MiB)."""
+"""An epoch's training windows are built in memory at once, for every restart (and its float
+twin) side by side (`pipeline.train.training.epoch_windows`); 1 GiB keeps training within a
+small machine's memory (the shipped params.yaml: 22.5 MiB)."""
 
 
 def training_window(train: TrainConfig, model: ModelConfig) -> int:
@@ -163,10 +173,12 @@ def check_model_fits(params: Params, model: ModelConfig) -> None:
                                 f"{model.name} ({model.receptive_field}) = {window} samples",
                                 seconds)
     channels = INPUT_CHANNELS + 1  # the model's inputs and the target
-    size = train.restarts * train.steps_per_epoch * train.batch_size * window * channels * 4
+    runs = train.restarts * (2 if train.float_twin else 1)  # each draws its own windows
+    size = runs * train.steps_per_epoch * train.batch_size * window * channels * 4
     if size > EPOCH_WINDOWS_LIMIT_BYTES:
+        twin = " x 2 (float_twin)" if train.float_twin else ""
         raise FieldProblem("train.batch_size", f"an epoch's training windows for {model.name} "
-                            f"(restarts {train.restarts} x steps_per_epoch "
+                            f"(restarts {train.restarts}{twin} x steps_per_epoch "
                             f"{train.steps_per_epoch} x batch_size {train.batch_size} x "
                             f"{window} samples x {channels} float32 channels) take "
                             f"{size / 2**30:,.2f} GiB, more than the "

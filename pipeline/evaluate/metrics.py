@@ -1,4 +1,4 @@
-"""Audio quality metrics (NumPy only; the training loss is `pipeline.train.training.masked_mse`).
+"""Audio quality metrics (NumPy only; the training losses are in `pipeline.train.training`).
 
 The first `receptive_field - 1` outputs of a segment see the causal zero padding, not real
 history, so the ESR metrics skip them. The HLS-against-Keras comparisons (MSE,

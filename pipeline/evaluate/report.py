@@ -30,7 +30,7 @@ SYNTH_FIGURES = ("ecp5_mult18", "ecp5_lut4", "ecp5_ff", "ecp5_dp16kd", "xc7_dsp4
                  "rtl_vs_reference_mismatches", "rtl_samples")
 """What it needs from `metrics/rtl/<model>.json` (the rtl and synth stages)."""
 
-TARGETS = {"fixed": 0.05, "po2": 0.10}
+TARGETS = {"fixed": 0.01, "po2": 0.02}
 """The quality targets: test ESR over corners, per scheme."""
 
 NAM_GRADES = ((0.01, "great"), (0.035, "not bad"), (0.1, "might sound ok"))
@@ -87,6 +87,20 @@ def _esr(key: str) -> Callable[[Design], str]:
     return cell
 
 
+def _spread(design: Design) -> str:
+    f = design.figures
+    restarts = sum(1 for key in f if key.startswith("restart_") and key.endswith("_esr_corners"))
+    return (f"{f['esr_corners_median']:.4f} ({f['esr_corners_min']:.4f} to "
+            f"{f['esr_corners_max']:.4f}, {restarts} restarts)")
+
+
+def _float_twin(design: Design) -> str:
+    value = design.figures.get("float_esr_corners")
+    if value is None:
+        return "- (train.float_twin: false)"
+    return f"{value:.4f} (quantised/float {design.figures['keras_esr_corners'] / value:.2f})"
+
+
 def _quality_target(design: Design) -> str:
     value = design.figures["esr_corners"]
     verdict = "met" if value <= design.target else "NOT met"
@@ -110,6 +124,8 @@ ROWS: list[tuple[str, Callable[[Design], str]]] = [
     ("quality target", _quality_target),
     ("ESR edges", _esr("esr_edges")),
     ("QKeras ESR corners", lambda d: f"{d.figures['keras_esr_corners']:.4f}"),
+    ("QKeras ESR corners of every restart: median (range)", _spread),
+    ("float twin ESR corners (QKeras / float)", _float_twin),
     ("**HLS design**: ReuseFactor per layer (its passes)",
      lambda d: passes_label(d.figures["reuse_factors"])),
     ("est. DSP", _number("est_dsp")),

@@ -2,9 +2,10 @@
 
 Reads, per model in params.yaml's `models`: its config in `configs/models/`,
 `metrics/<model>.json` (validate, with the hls stage's estimates), `metrics/rtl/<model>.json`
-(rtl and synth), `exports/<model>/weights.json`, and the plots and audio excerpts of the
-validate stage. Writes `reports/` (`comparison.md`, the trade-off figure, and the tables
-`dvc plots` draws both schemes from) and `metrics.json`, the few figures `dvc metrics show`
+(rtl and synth), `metrics/train/<model>.json` (the restarts' spread and the float twin),
+`exports/<model>/weights.json`, and the plots and audio excerpts of the validate stage.
+Writes `reports/` (`comparison.md`, the trade-off figure, and the tables `dvc plots` draws
+both schemes from) and `metrics.json`, the few figures `dvc metrics show`
 and `dvc exp show` print; logs one MLflow design run per model, the experiment's
 description (the comparison table) and its saved views (`pipeline.tracking.views`).
 """
@@ -41,9 +42,9 @@ def checked(design: Design, path: Path, params: Params) -> Design:
         for shape in SHAPE_NAMES:
             design.figures[f"esr_{shape}"]
     except KeyError as missing:
-        raise InputError(f"{path}: no figure {missing}; expected the figures the validate, "
-                         f"rtl and synth stages write (run them again for {design.model})"
-                         ) from None
+        raise InputError(f"{path}: no figure {missing}; expected the figures the train, "
+                         f"validate, rtl and synth stages write (run them again for "
+                         f"{design.model})") from None
     return design
 
 
@@ -91,7 +92,10 @@ def main() -> None:
     for model, config in zip(params.models, configs, strict=True):
         path = args.metrics / f"{model}.json"
         rtl_figures[model] = read_rtl_metrics(model, args.metrics / "rtl")
-        figures = {**read_figures(path, "validate"), **rtl_figures[model]}
+        trained = read_figures(args.metrics / "train" / f"{model}.json", "train")
+        figures = {**read_figures(path, "validate"), **rtl_figures[model],
+                   **{key: value for key, value in trained.items()
+                      if key in vocabulary.SPREAD or vocabulary.is_restart_metric(key)}}
         designs.append(checked(Design(model, config, weight_bits(config), figures), path,
                                params))
     text = markdown(designs, params, PLOT)

@@ -1,9 +1,10 @@
 """train: train one model config on the dataset and track the run in MLflow.
 
 Writes `models/<name>/` (the QKeras model, its config, history and figures) and
-`metrics/train/<name>.json`, and logs the same to an MLflow run named after the model, tagged
-with the sha256 of `model.h5`: later stages find the run by it (`pipeline.tracking`), so the
-model folder holds nothing that changes when the same weights are trained again.
+`metrics/train/<name>.json` (test figures, every restart's test ESR and the float twin's),
+and logs the same to an MLflow run named after the model, tagged with the sha256 of
+`model.h5`: later stages find the run by it (`pipeline.tracking`), so the model folder holds
+nothing that changes when the same weights are trained again.
 """
 
 import shutil
@@ -55,11 +56,16 @@ def main() -> None:
         mlflow.set_tags({"git_commit": tracking.git_commit(args.root),
                          "dataset_dvc_md5": tracking.dataset_hash(str(args.data), args.root)})
         result = training.train(model_config, params.train, train_data, validation_data,
-                                params.seed)
+                                params.seed, float_twin=params.train.float_twin)
         tracking.log_history(run_id, result)
         client.log_batch(run_id, params=tracking.as_params(
             tracking.cost_params(from_qkeras(result.model))))
         summary = inference.evaluate(result.model, test_data, skip)
+        summary.update(inference.restart_spread(result, test_data, skip))
+        if result.float_twin is not None:
+            twin = inference.evaluate(result.float_twin.model, test_data, skip)
+            summary.update(float_esr_corners=twin["esr_corners"],
+                           float_esr_edges=twin["esr_edges"])
         summary.update(best_epoch=result.best_epoch,
                        best_val_esr=float(result.history["val_esr"][result.best_epoch]),
                        epochs_run=len(result.history["loss"]), chosen_restart=result.chosen)

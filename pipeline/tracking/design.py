@@ -69,7 +69,8 @@ def design_metrics(validated: dict[str, float], synthesised: dict[str, float]
     the wall time of the rtl and synth stages."""
     names = vocabulary.metric_names(DESIGN)
     metrics = {key: float(value) for key, value in {**validated, **synthesised}.items()
-               if key in names and math.isfinite(float(value))}
+               if (key in names or vocabulary.is_restart_metric(key))
+               and math.isfinite(float(value))}
     for name, keys in (("rtl_seconds", RTL_SECONDS), ("synth_seconds", SYNTH_SECONDS)):
         found = [float(synthesised[key]) for key in keys if key in synthesised]
         if found:

@@ -24,18 +24,22 @@ DESIGNS, TRAINING = "designs", "training"
 DESIGN_COLUMNS = (
     ("params", "scheme"), ("params", "bits"),
     ("metrics", "esr_corners"), ("metrics", "esr_edges"),
+    ("metrics", "esr_corners_min"), ("metrics", "esr_corners_max"),
+    ("metrics", "float_esr_corners"),
     ("metrics", "est_dsp"), ("metrics", "ecp5_mult18"), ("metrics", "ecp5_lut4"),
     ("metrics", "xc7_lut"),
 )
 """The designs view's columns after the run name, few enough for one screen: what the design
-is, its quality, and its cost estimated (HLS DSPs) and synthesised (ECP5 multipliers and
-LUT4s, 7-series LUTs). The UI shows metrics before params, each group alphabetically."""
+is, its quality (with the range over its training's restarts, and the float twin's, so a
+difference smaller than the spread shows as one), and its cost estimated (HLS DSPs) and
+synthesised (ECP5 multipliers and LUT4s, 7-series LUTs). The UI shows metrics before
+params, each group alphabetically."""
 
 TRAINING_COLUMNS = (
     ("params", "scheme"), ("params", "bits"), ("params", "filters"),
     ("params", "multipliers"), ("params", "shift_adds"),
     ("metrics", "esr_corners"), ("metrics", "esr_edges"), ("metrics", "esr_heldout_freq"),
-    ("metrics", "best_val_esr"), ("metrics", "epochs_run"),
+    ("metrics", "float_esr_corners"), ("metrics", "best_val_esr"), ("metrics", "epochs_run"),
 )
 
 TRADE_OFFS = (("ecp5_mult18", "esr_corners"), ("ecp5_lut4", "esr_corners"),

@@ -4,17 +4,19 @@ and design runs, so that one set of columns in the MLflow runs table compares ev
 A training run judges the QKeras model; a design run (one model with one set of hardware
 settings) judges the design's output, the HLS C simulation, which the RTL matches word for
 word. Both log their quality under the same names (`esr_corners`...), and both carry the same
-model params (`scheme`, `bits`...). The README's "Names" table is this module in prose;
-`tests/test_views.py` checks that the two agree.
+model params (`scheme`, `bits`...). The "Names" table of docs/tracking.md is this module in
+prose; `tests/test_views.py` checks that the two agree.
 """
 
 from __future__ import annotations
+
+import re
 
 from pipeline.data.shapes import CORNERS, EDGES
 
 QUALITY: dict[str, str] = {
     "esr_corners": "ESR on the test split, mean of the four corner shapes (the quality target: "
-                   "fixed16 <= 0.05, po2 <= 0.10)",
+                   "fixed point <= 0.01, po2 <= 0.02)",
     "esr_edges": "ESR on the test split, mean of the four edge crossfades",
     **{f"esr_{shape}": f"ESR of the {shape} corner" for shape in CORNERS},
     **{f"esr_{a}_{b}": f"ESR of the {a}-{b} edge" for a, b in EDGES},
@@ -26,8 +28,21 @@ QUALITY: dict[str, str] = {
 design's output in a design run. ESR = sum((y - y_hat)^2) / sum(y^2): Neural Amp Modeler calls
 a model great below 0.01, not bad below 0.035, and might-sound-ok below 0.1."""
 
+SPREAD: dict[str, str] = {
+    "restart_<r>_esr_corners": "test esr_corners of restart r's kept weights (QKeras)",
+    "esr_corners_median": "median of the restarts' test esr_corners: a difference between "
+                          "designs smaller than their range is no difference",
+    "esr_corners_min": "lowest of the restarts' test esr_corners",
+    "esr_corners_max": "highest of the restarts' test esr_corners",
+    "float_esr_corners": "esr_corners of the float twin (the same convolutions in float32, "
+                         "trained by the same recipe): what quantisation costs",
+    "float_esr_edges": "esr_edges of the float twin",
+}
+"""Both run kinds: the training's spread over initialisations and the float twin, both from
+the train stage's test-split figures (a design run repeats its training run's)."""
+
 TRAINING: dict[str, str] = {
-    "loss": "per epoch: training loss (masked MSE + L2) of the kept restart",
+    "loss": "per epoch: training loss (masked MSE or ESR, plus L2) of the kept restart",
     "val_loss": "per epoch: validation MSE of the kept restart",
     "val_esr": "per epoch: validation ESR of the kept restart",
     "restart_<r>_val_esr": "per epoch: validation ESR of restart r",
@@ -124,6 +139,12 @@ costs in multipliers and logic, so `dvc metrics show` and `dvc exp show` fit a t
 
 def metric_names(kind: str) -> set[str]:
     """The metrics a run of `kind` ("training" or "design") may log (restart curves aside)."""
+    spread = set(SPREAD) - {"restart_<r>_esr_corners"}
     if kind == "training":
-        return set(QUALITY) | set(TRAINING) - {"restart_<r>_val_esr"}
-    return set(QUALITY) | set(DESIGN)
+        return set(QUALITY) | spread | set(TRAINING) - {"restart_<r>_val_esr"}
+    return set(QUALITY) | spread | set(DESIGN)
+
+
+def is_restart_metric(name: str) -> bool:
+    """`restart_<r>_esr_corners`, logged by both run kinds beside the names above."""
+    return re.fullmatch(r"restart_\d+_esr_corners", name) is not None

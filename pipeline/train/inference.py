@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -13,6 +14,9 @@ import tensorflow as tf
 
 from pipeline.data.dataset import SplitData
 from pipeline.evaluate.metrics import esr, segment_esr
+
+if TYPE_CHECKING:
+    from pipeline.train.training import TrainResult
 
 _INFERENCE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -58,3 +62,16 @@ def validation_metrics(model: keras.Model, data: SplitData, skip: int) -> dict[s
             "val_esr": esr(target, prediction)}
 
 
+def restart_spread(result: TrainResult, data: SplitData, skip: int) -> dict[str, float]:
+    """Every restart's test `esr_corners` (`restart_<r>_esr_corners`) with their median,
+    min and max: what a difference between designs must exceed to mean something. Leaves
+    the model holding the kept restart's weights."""
+    figures: dict[str, float] = {}
+    for restart in result.restarts:
+        result.model.set_weights(restart.weights)
+        figures[f"restart_{restart.restart}_esr_corners"] = evaluate(
+            result.model, data, skip)["esr_corners"]
+    result.model.set_weights(result.restarts[result.chosen].weights)
+    values = list(figures.values())
+    return {**figures, "esr_corners_median": float(np.median(values)),
+            "esr_corners_min": min(values), "esr_corners_max": max(values)}

@@ -16,27 +16,38 @@ from pathlib import Path
 import keras
 from qkeras import QActivation
 
-from pipeline.config import Linear, ModelConfig
+from pipeline.config import Linear, ModelConfig, QuantizedRelu
 from pipeline.data.shapes import INPUT_CHANNELS
 from pipeline.inputs import InputError
 from pipeline.train.layers import CausalQConv1D, custom_objects
 from pipeline.train.quantizers import to_qkeras
 
 
-def build_model(config: ModelConfig, l2: float = 0.0) -> keras.Model:
-    """A fresh, untrained model; seed Keras first for reproducible initial weights."""
+def build_model(config: ModelConfig, l2: float = 0.0, quantized: bool = True) -> keras.Model:
+    """A fresh, untrained model; seed Keras first for reproducible initial weights.
+
+    `quantized=False` builds the float twin: the same convolutions (same names and weight
+    shapes) in float32 with plain ReLUs, to measure what quantisation costs."""
     regularizer = keras.regularizers.l2(l2) if l2 > 0 else None
     inputs = keras.Input((None, INPUT_CHANNELS), name="input")
-    x = QActivation(to_qkeras(config.input_quantizer), name="input_q")(inputs)
+    x = QActivation(to_qkeras(config.input_quantizer), name="input_q")(inputs) if quantized \
+        else inputs
     for conv in config.convolutions():
-        x = CausalQConv1D(conv.out_channels, conv.kernel_size, dilation_rate=conv.dilation,
-                          padding="causal", kernel_quantizer=to_qkeras(conv.kernel_quantizer),
-                          bias_quantizer=to_qkeras(conv.bias_quantizer),
-                          kernel_regularizer=regularizer, bias_regularizer=regularizer,
-                          name=conv.name)(x)
-        if conv.activation is not None and not isinstance(conv.activation, Linear):
+        common = dict(dilation_rate=conv.dilation, padding="causal", name=conv.name,
+                      kernel_regularizer=regularizer, bias_regularizer=regularizer)
+        if quantized:
+            x = CausalQConv1D(conv.out_channels, conv.kernel_size,
+                              kernel_quantizer=to_qkeras(conv.kernel_quantizer),
+                              bias_quantizer=to_qkeras(conv.bias_quantizer), **common)(x)
+        else:
+            x = keras.layers.Conv1D(conv.out_channels, conv.kernel_size, **common)(x)
+        if conv.activation is None or isinstance(conv.activation, Linear):
+            continue
+        if quantized:
             x = QActivation(to_qkeras(conv.activation), name=f"qact_{conv.layer}")(x)
-    return keras.Model(inputs, x, name=config.name)
+        elif isinstance(conv.activation, QuantizedRelu):
+            x = keras.layers.ReLU(name=f"act_{conv.layer}")(x)
+    return keras.Model(inputs, x, name=config.name if quantized else f"{config.name}_float")
 
 
 def save_model(model: keras.Model, path: Path) -> None:

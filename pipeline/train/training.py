@@ -13,6 +13,10 @@ initialisation to the next, so the best of a few is worth more than one trained 
 Validation runs the model over whole validation segments, so its ESR measures exactly what
 streaming inference will do.
 
+The float twin (the same convolutions in float32, `build_model(quantized=False)`) can train
+beside the quantised restarts, by the same recipe and seeds: its ESR is what quantisation
+costs.
+
 An exception in the calling thread (SIGTERM or SIGINT become one in a stage:
 `pipeline.errors.run_stage`) or in any restart stops every restart at its next epoch
 boundary; the compiled epoch itself cannot be cut short.
@@ -54,6 +58,25 @@ def masked_mse(skip: int):
     return loss
 
 
+def masked_esr(skip: int, pre_emphasis: float):
+    """Keras loss: the ESR of the batch over time steps `skip` onwards, both signals first
+    pre-emphasised by y[n] - pre_emphasis * y[n-1] (Wright & Valimaki's first-order filter,
+    as Neural Amp Modeler trains; on the synthesised shapes MSE did as well, and 0.85 worse:
+    docs/training.md)."""
+
+    def emphasised(y):
+        return y[:, skip:, :] - pre_emphasis * y[:, skip - 1:-1, :] if pre_emphasis else \
+            y[:, skip:, :]
+
+    def loss(y_true, y_pred):
+        target = emphasised(y_true)
+        return tf.reduce_sum(tf.square(target - emphasised(y_pred))) / (
+            tf.reduce_sum(tf.square(target)) + 1e-12)
+
+    loss.__name__ = "masked_esr"
+    return loss
+
+
 def epoch_windows(data: SplitData, window: int, batch_size: int, steps: int,
                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """An epoch of random (segment, offset) training windows: inputs (steps, batch, window,
@@ -90,17 +113,23 @@ def restart_seed(seed: int, restart: int) -> int:
 
 
 def learning_rate_schedule(config: TrainConfig):
-    """Adam's learning rate: constant, or a cosine decay to 0 over the planned steps. The
-    small batches these models train best with want a high rate early and a quiet end."""
-    if config.lr_schedule == "cosine":
-        return keras.optimizers.schedules.CosineDecay(
-            config.learning_rate, config.epochs * config.steps_per_epoch)
-    return config.learning_rate
+    """Adam's learning rate: a linear warm-up over `warmup_epochs`, then constant, or a
+    cosine decay to 0 at the last step. The small batches these models train best with want
+    a high rate early and a quiet end."""
+    steps = config.epochs * config.steps_per_epoch
+    warmup = min(config.warmup_epochs, config.epochs) * config.steps_per_epoch
+    if not warmup:
+        return (keras.optimizers.schedules.CosineDecay(config.learning_rate, steps)
+                if config.lr_schedule == "cosine" else config.learning_rate)
+    # After the warm-up, alpha (the floor) 0 decays to nothing and 1 holds the rate.
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, max(steps - warmup, 1), alpha=0.0 if config.lr_schedule == "cosine" else 1.0,
+        warmup_target=config.learning_rate, warmup_steps=warmup)
 
 
 @dataclass
 class RestartResult:
-    """One initialisation's training: its best weights and per-epoch history."""
+    """One initialisation's training: its best weights (lowest validation ESR) and history."""
 
     restart: int
     weights: list[np.ndarray]
@@ -114,11 +143,13 @@ class RestartResult:
 
 @dataclass
 class TrainResult:
-    """Every restart's result; `model` holds the chosen restart's best-epoch weights."""
+    """Every restart's result; `model` holds the chosen restart's best-epoch weights;
+    `float_twin` the float twin's result when it was trained."""
 
     model: keras.Model
     restarts: list[RestartResult]
     chosen: int
+    float_twin: TrainResult | None = None
 
     @property
     def history(self) -> dict[str, list[float]]:
@@ -133,19 +164,20 @@ class _Restart:
     """A model, its optimiser and a compiled epoch: one independent training run."""
 
     def __init__(self, index: int, model_config: ModelConfig, config: TrainConfig,
-                 seed: int, window: int):
+                 seed: int, window: int, quantized: bool = True):
         self.index, self.config, self.window = index, config, window
         self.seed = restart_seed(seed, index)
         keras.utils.set_random_seed(self.seed)
-        self.model = build_model(model_config, config.l2)
+        self.model = build_model(model_config, config.l2, quantized)
         self.optimizer = keras.optimizers.Adam(learning_rate_schedule(config))
         self.optimizer.build(self.model.trainable_variables)
         self.skip = model_config.receptive_field - 1
-        self.loss = masked_mse(self.skip)
+        self.loss = (masked_esr(max(self.skip, 1), config.pre_emphasis) if config.loss == "esr"
+                     else masked_mse(self.skip))
         self.epoch = tf.function(self._epoch)
 
     def _epoch(self, xs: tf.Tensor, ys: tf.Tensor) -> tf.Tensor:
-        """Every step of an epoch; the mean training loss (masked MSE plus L2), as Keras
+        """Every step of an epoch; the mean training loss (data loss plus L2), as Keras
         reports it."""
         variables = self.model.trainable_variables
         total = tf.constant(0.0)
@@ -159,6 +191,15 @@ class _Restart:
                                                strict=True))
             total += loss
         return total / tf.cast(tf.shape(xs)[0], tf.float32)
+
+    def _rate_has_settled(self, epoch: int) -> bool:
+        """Early stopping may fire only after the warm-up and, for a cosine rate, once it has
+        fallen below half its peak: while the rate is high, validation ESR is noisy and a run
+        stopped there is worse than a shorter budget (issue 19: 180 epochs stopped at 39)."""
+        warmup = min(self.config.warmup_epochs, self.config.epochs)
+        if self.config.lr_schedule != "cosine":
+            return epoch + 1 >= warmup
+        return epoch + 1 >= warmup + (self.config.epochs - warmup) / 2
 
     def run(self, train_data: SplitData, validation_data: SplitData,
             on_epoch: Callable[[int, int, dict[str, float]], None],
@@ -181,39 +222,47 @@ class _Restart:
                 best_val_esr = logs["val_esr"]
                 best.best_epoch, best.weights = epoch, self.model.get_weights()
             on_epoch(self.index, epoch, logs)
-            if epoch - best.best_epoch >= self.config.early_stopping_patience:
+            if (epoch - best.best_epoch >= self.config.early_stopping_patience
+                    and self._rate_has_settled(epoch)):
                 break
         return best
 
 
 def train(model_config: ModelConfig, train_config: TrainConfig, train_data: SplitData,
-          validation_data: SplitData, seed: int, verbose: bool = True) -> TrainResult:
+          validation_data: SplitData, seed: int, verbose: bool = True,
+          float_twin: bool = False) -> TrainResult:
     """Train `restarts` seeded initialisations side by side; return the one with the lowest
-    validation ESR, its model holding its best-epoch weights."""
+    validation ESR, its model holding its best-epoch weights. With `float_twin`, the float
+    twin's restarts (`build_model(quantized=False)`, the same seeds) train beside them and
+    come back as the result's `float_twin`."""
     window = check_window(model_config, train_config, train_data)
     seed_everything(seed)
-    restarts = [_Restart(i, model_config, train_config, seed, window)
-                for i in range(train_config.restarts)]
+    kinds = (True, False) if float_twin else (True,)
+    restarts = [_Restart(i, model_config, train_config, seed, window, quantized)
+                for quantized in kinds for i in range(train_config.restarts)]
     results: list[RestartResult | None] = [None] * len(restarts)
     failures: list[BaseException] = []
     stop = threading.Event()
 
-    def report(restart: int, epoch: int, logs: dict[str, float]) -> None:
-        if verbose:
-            print(f"restart {restart + 1}/{len(restarts)} epoch {epoch + 1}/"
-                  f"{train_config.epochs}: " + " ".join(f"{k} {v:.4f}" for k, v in
-                                                          logs.items()), flush=True)
+    def reporter(label: str):
+        def report(restart: int, epoch: int, logs: dict[str, float]) -> None:
+            if verbose:
+                print(f"{label}restart {restart + 1}/{train_config.restarts} epoch "
+                      f"{epoch + 1}/{train_config.epochs}: "
+                      + " ".join(f"{k} {v:.4f}" for k, v in logs.items()), flush=True)
+        return report
 
     finished = [threading.Event() for _ in restarts]
 
-    def work(restart: _Restart) -> None:
+    def work(slot: int, restart: _Restart) -> None:
         try:
-            results[restart.index] = restart.run(train_data, validation_data, report, stop)
+            label = "" if slot < train_config.restarts else "float twin "
+            results[slot] = restart.run(train_data, validation_data, reporter(label), stop)
         except BaseException as error:  # re-raised in the calling thread below
             failures.append(error)
             stop.set()
         finally:
-            finished[restart.index].set()
+            finished[slot].set()
 
     def wait_for_all() -> None:
         # Events, not Thread.join: a signal handler raising inside join() can leave the
@@ -223,7 +272,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_data: Spli
             while not event.wait(0.1):
                 pass
 
-    threads = [threading.Thread(target=work, args=(r,)) for r in restarts]
+    threads = [threading.Thread(target=work, args=(slot, r)) for slot, r in enumerate(restarts)]
     try:
         for thread in threads:
             thread.start()
@@ -237,6 +286,15 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_data: Spli
         raise
     if failures:
         raise failures[0]
+    count = train_config.restarts
+    quantised = _best(restarts[:count], results[:count])
+    if float_twin:
+        quantised.float_twin = _best(restarts[count:], results[count:])
+    return quantised
+
+
+def _best(restarts: list[_Restart], results: list[RestartResult]) -> TrainResult:
+    """The restart with the lowest validation ESR, its model set to its best weights."""
     chosen = min(results, key=lambda r: r.best_val_esr)
     model = restarts[chosen.restart].model
     model.set_weights(chosen.weights)
