@@ -416,14 +416,16 @@ FIGURES_CASES = {
 def test_report_stage_refuses_bad_figures_in_one_line(case, tmp_path, project, monkeypatch,
                                                       capsys):
     path = tmp_path / "metrics" / "tiny.json"
-    (path.parent / "rtl").mkdir(parents=True)
-    (path.parent / "rtl" / "tiny.json").write_text(json.dumps(report_figures(project)))
+    for stage_name in ("rtl", "train"):
+        (path.parent / stage_name).mkdir(parents=True)
+        (path.parent / stage_name / "tiny.json").write_text(json.dumps(report_figures(project)))
     if case == "a figure missing":
         figures = report_figures(project)
         del figures["esr_edges"]
         (path.parent / "rtl" / "tiny.json").write_text(json.dumps(figures))
         content, expected = json.dumps(figures), r"no figure 'esr_edges'; expected the " \
-            r"figures the validate, rtl and synth stages write \(run them again for tiny\)"
+            r"figures the train, validate, rtl and synth stages write \(run them again for " \
+            r"tiny\)"
     else:
         content, expected = FIGURES_CASES[case]
         expected = expected.format(s="validate")
@@ -442,7 +444,8 @@ def test_report_stage_writes_a_report_from_complete_figures(tmp_path, project, m
                                                             capsys):
     path = tmp_path / "metrics" / "tiny.json"
     (path.parent / "rtl").mkdir(parents=True)
-    for written in (path, path.parent / "rtl" / "tiny.json"):
+    (path.parent / "train").mkdir()
+    for written in (path, path.parent / "rtl" / "tiny.json", path.parent / "train" / "tiny.json"):
         written.write_text(json.dumps(report_figures(project)))
     status, _, err = stage("report", report_args(project, path.parent, tmp_path / "reports"),
                            monkeypatch, capsys)
