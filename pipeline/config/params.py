@@ -28,8 +28,8 @@ class TrainConfig(Strict):
     learning_rate: float = Field(gt=0)
     # cosine: decays from learning_rate to 0 over epochs x steps_per_epoch
     lr_schedule: Literal["constant", "cosine"]
-    # epochs of linear warm-up from 0 at the start of each phase (within its epochs): large
-    # first steps switch ReLUs of these tiny layers off for good
+    # epochs (within `epochs`) of a linear warm-up of the rate from 0, then constant or
+    # cosine; measured no better on the synthesised shapes (docs/training.md)
     warmup_epochs: int = Field(default=0, ge=0)
     l2: float = Field(ge=0)
     # mse: mean squared error; esr: error-to-signal ratio of the pre-emphasised signals
