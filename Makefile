@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: venv run test lint mlflow-ui exp-show lock clean
+.PHONY: venv run test lint explore promote mlflow-ui exp-show lock clean
 
 venv: $(VENV)/.installed
 
@@ -34,6 +34,22 @@ test: lint
 
 lint: venv
 	ruff check pipeline tests benchmarks scripts
+
+## The quality-per-cost frontier (docs/explore.md): an Optuna study of TRIALS designs, each
+## trained, exported, folded and synthesised, by WORKERS processes; then
+## explore/<study>/frontier.csv and .png. Rerunning continues the study. Unset variables take
+## params.yaml's `explore` section. STORAGE: an SQLAlchemy URL that workers on other machines
+## can reach (postgresql://...), for `python -m pipeline.explore worker --storage URL` there.
+EXPLORE_OPTIONS = $(if $(TRIALS),--trials $(TRIALS)) $(if $(WORKERS),--workers $(WORKERS)) \
+	$(if $(STORAGE),--storage '$(STORAGE)') $(if $(STUDY),--study $(STUDY)) \
+	$(if $(EPOCHS),--epochs $(EPOCHS))
+explore: venv
+	dvc repro collect
+	python -m pipeline.explore run $(EXPLORE_OPTIONS)
+
+## A frontier trial's model config as configs/models/NAME.yaml: make promote TRIAL=12 NAME=...
+promote: venv
+	python -m pipeline.explore promote --trial '$(TRIAL)' --name '$(NAME)' $(EXPLORE_OPTIONS)
 
 ## Open the MLflow UI on the project's tracking store, the address of the experiment's runs
 ## table in the designs view printed first. One web worker, and no job runner (it serves

@@ -53,7 +53,8 @@ def _stage_wall_time() -> str:
     count (TensorFlow's take seconds), so the lines of a `dvc repro` add up to its time."""
     import psutil
 
-    words = [Path(sys.argv[0]).stem, *sys.argv[1:2]]
+    script = Path(sys.argv[0])  # python -m package: its __main__.py
+    words = [script.parent.name if script.stem == "__main__" else script.stem, *sys.argv[1:2]]
     name = " ".join(word for word in words if not word.startswith("-"))
     return f"{name}: {time.time() - psutil.Process().create_time():.1f} s"
 

@@ -28,8 +28,9 @@ def small_params(**overrides) -> dict:
     synth = params["data"]["synth"]
     synth["segment_seconds"] = 0.05
     synth["segments"] = {"train": 12, "validation": 4, "test": 16}
+    # No float twin: it doubles every test's training; the tests about it turn it on.
     params["train"].update(epochs=2, steps_per_epoch=3, batch_size=4,
-                           early_stopping_patience=2, restarts=2)
+                           early_stopping_patience=2, restarts=2, float_twin=False)
     params["models"] = ["tiny"]
     params["validation"]["sweep"]["seconds"] = 0.5
     for dotted, value in overrides.items():

@@ -173,7 +173,7 @@ PARAM_ERRORS = [
                             "train.batch_size": 129, "train.float_twin": False},
      rf"train\.batch_size: {MEMORY} \(got 129\)"),
     ("epochs-memory-edge-with-twin", {"train.restarts": 1, "train.steps_per_epoch": 512,
-                                      "train.batch_size": 129},
+                                      "train.batch_size": 129, "train.float_twin": True},
      r"train\.batch_size: an epoch's training windows for fixed16 \(restarts 1 x 2 "
      r"\(float_twin\) x steps_per_epoch 512 x batch_size 129 x 512 samples x 4 float32 "
      r"channels\) take 1\.01 GiB, more than the 1 GiB limit \(got 129\)"),
@@ -352,7 +352,8 @@ ACCEPTED = [
     ("epoch-windows-at-limit", {"train.restarts": 1, "train.steps_per_epoch": 1024,
                                 "train.batch_size": 128, "train.float_twin": False}, {}),
     ("epoch-windows-at-limit-with-twin", {"train.restarts": 1, "train.steps_per_epoch": 512,
-                                          "train.batch_size": 128}, {}),
+                                          "train.batch_size": 128, "train.float_twin": True},
+     {}),
     ("clock-fastest", {"hls.clock_period_ns": 0.5}, {}),
     ("clock-slowest", {"hls.clock_period_ns": 1000}, {}),
     ("lsd-floor-lowest", {"validation.lsd_floor_above_rounding_noise_db": -200.0}, {}),

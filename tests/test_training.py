@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.outputs import MARKER
 from pipeline.tracking import file_sha256, vocabulary
-from tests.conftest import ROOT
+from tests.conftest import ROOT, small_params, write_yaml
 
 
 def run(args: list[str], env: dict) -> subprocess.CompletedProcess:
@@ -22,8 +22,11 @@ def run(args: list[str], env: dict) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def tracked(tmp_path, params_file, models_dir):
-    """Collect a tiny dataset and train the tiny model; return the store and outputs."""
+def tracked(tmp_path, models_dir):
+    """Collect a tiny dataset and train the tiny model and its float twin; return the store
+    and outputs."""
+    params_file = write_yaml(tmp_path / "twin" / "params.yaml",
+                             small_params(**{"train.float_twin": True}))
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
     data = tmp_path / "dataset"
     result = run(["pipeline.stages.collect", "--params", str(params_file), "--out", str(data)],

@@ -63,6 +63,23 @@ def test_the_designs_view_shows_quality_and_cost_columns_of_the_vocabulary(tmp_p
     assert mlflow.get_experiment(found).artifact_location == (tmp_path / "mlartifacts").as_uri()
 
 
+def test_the_frontier_view_shows_the_searchs_pareto_optimal_designs(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    found = experiment_id(tmp_path, "views")
+    saved = json.loads(MlflowClient().get_experiment(found).tags[
+        views.SHARED_VIEW_TAG + views.FRONTIER])
+    assert saved["name"] == "Frontier"
+    state = json.loads(saved["state"])
+    assert state["searchFilter"] == "tags.kind = 'design' and tags.on_frontier = 'true'"
+    columns = [re.fullmatch(r"(params|metrics|tags)\.`(\w+)`", c).groups()
+               for c in state["selectedColumns"]]
+    known = {"params": {**vocabulary.PARAMS, **vocabulary.DESIGN_PARAMS},
+             "metrics": vocabulary.metric_names("design"), "tags": vocabulary.TAGS}
+    assert all(name in known[group] for group, name in columns)
+    assert {"study", "trial", "esr_corners", "ecp5_lut4", "ecp5_mult18"} <= {
+        name for _, name in columns}
+
+
 def git(folder, *args: str) -> None:
     subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=folder,
                    check=True, capture_output=True)

@@ -8,6 +8,7 @@ the classes; `files` reads the YAML.
 """
 
 from pipeline.config.data import DataConfig, RecordedConfig, SplitFractions, SynthConfig
+from pipeline.config.explore import ExploreConfig, SearchSpace
 from pipeline.config.files import (
     describe,
     load_configs,
@@ -35,9 +36,9 @@ from pipeline.config.params import (
 )
 
 __all__ = [
-    "Activation", "DataConfig", "HlsConfig", "HlsLayerConfig", "LayerConfig", "Linear",
-    "ModelConfig", "Params", "QuantizedBits", "QuantizedPo2", "QuantizedRelu",
-    "RecordedConfig", "RtlConfig", "SplitFractions", "SweepConfig", "SynthConfig", "TrackingConfig",
-    "TrainConfig", "ValidationConfig", "describe", "load_configs", "load_model_config",
-    "load_params", "model_config_path", "training_window",
+    "Activation", "DataConfig", "ExploreConfig", "HlsConfig", "HlsLayerConfig", "LayerConfig",
+    "Linear", "ModelConfig", "Params", "QuantizedBits", "QuantizedPo2", "QuantizedRelu",
+    "RecordedConfig", "RtlConfig", "SearchSpace", "SplitFractions", "SweepConfig",
+    "SynthConfig", "TrackingConfig", "TrainConfig", "ValidationConfig", "describe",
+    "load_configs", "load_model_config", "load_params", "model_config_path", "training_window",
 ]

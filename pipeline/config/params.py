@@ -13,6 +13,7 @@ from pydantic import (
 
 from pipeline.config.base import FieldProblem, Strict
 from pipeline.config.data import DataConfig, below_nyquist, segment_samples
+from pipeline.config.explore import ExploreConfig
 from pipeline.config.hardware import HlsConfig, RtlConfig
 from pipeline.config.models import ModelConfig
 from pipeline.data.shapes import INPUT_CHANNELS
@@ -106,6 +107,7 @@ class Params(Strict):
     hls: HlsConfig = HlsConfig()
     rtl: RtlConfig = RtlConfig()
     validation: ValidationConfig = ValidationConfig()
+    explore: ExploreConfig = ExploreConfig()
     models: list[str] = Field(min_length=1)
 
     @field_validator("seed")

@@ -221,3 +221,38 @@ def quality_against_cost(path: Path, points: Sequence[dict], targets: dict[str, 
     axes[0].set_ylabel("test ESR, corners (lower is better)")
     fig.suptitle("Quality against what the design costs: one point per model")
     _save(fig, path, dpi=100)
+
+
+def frontier(path: Path, trials: Sequence[dict], front: Sequence[dict],
+             defaults: Sequence[dict]) -> None:
+    """The search's frontier: test ESR (corners, log scale) against ECP5 LUT4 and against
+    MULT18X18D. Every feasible trial faint, Pareto-optimal trials solid, schemes in colours,
+    the pipeline's default models as labelled stars. A point is a dict: scheme,
+    esr_corners, ecp5_lut4, ecp5_mult18 (and trial, or model for a default)."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.2), sharey=True)
+    colours = {"fixed": "C0", "po2": "C1"}
+    for ax, (key, label) in zip(axes, (("ecp5_lut4", "ECP5 LUT4 (yosys)"),
+                                       ("ecp5_mult18", "ECP5 MULT18X18D (yosys)")),
+                                strict=True):
+        for scheme, colour in colours.items():
+            mine = [p for p in trials if p["scheme"] == scheme]
+            ax.scatter([p[key] for p in mine], [p["esr_corners"] for p in mine],
+                       color=colour, alpha=0.25, s=25, label=f"{scheme}: trials")
+            best = sorted((p for p in front if p["scheme"] == scheme), key=lambda p: p[key])
+            ax.scatter([p[key] for p in best], [p["esr_corners"] for p in best], color=colour,
+                       s=60, edgecolor="k", zorder=3, label=f"{scheme}: Pareto-optimal")
+            for point in best:
+                ax.annotate(str(point["trial"]), (point[key], point["esr_corners"]),
+                            xytext=(4, 3), textcoords="offset points", fontsize=7)
+        for point in defaults:
+            ax.scatter(point[key], point["esr_corners"], marker="*", s=180, zorder=4,
+                       color=colours.get(point["scheme"], "0.3"), edgecolor="k")
+            ax.annotate(point["model"], (point[key], point["esr_corners"]), xytext=(6, -10),
+                        textcoords="offset points", fontsize=8)
+        ax.set_yscale("log")
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3, which="both")
+    axes[0].set_ylabel("test ESR, corners (lower is better)")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("The quality-per-cost frontier (numbers: trials; stars: the default models)")
+    _save(fig, path, dpi=100)

@@ -94,10 +94,10 @@ def design_figures(project: Project) -> dict:
 
 
 def synthesis_figures(project: Project, reports: Path, place_and_route: bool,
-                      seed: int, cycles_per_sample: int) -> dict:
-    """yosys (ECP5, xc7) and nextpnr's figures, their seconds, and the sample rate the
-    placed design reaches: Fmax over the measured cycles per sample."""
-    result = synthesize(project, reports, place_and_route, seed)
+                      seed: int, cycles_per_sample: int, xc7: bool = True) -> dict:
+    """yosys (ECP5, and xc7 unless `xc7` is false) and nextpnr's figures, their seconds, and
+    the sample rate the placed design reaches: Fmax over the measured cycles per sample."""
+    result = synthesize(project, reports, place_and_route, seed, xc7)
     figures = {**result.metrics, **result.seconds}
     if "ecp5_fmax_mhz" in figures:
         figures["max_sample_rate_hz"] = figures["ecp5_fmax_mhz"] * 1e6 / cycles_per_sample

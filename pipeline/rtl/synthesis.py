@@ -88,10 +88,10 @@ def pnr_figures(report: dict) -> dict[str, float]:
 
 
 def synthesize(project: Project, reports: Path, place_and_route: bool = True,
-               seed: int = 1) -> SynthesisResult:
-    """yosys for ECP5 and 7-series, then (optionally, and if the ECP5 cells fit the
-    LFE5U-85F: `ecp5_fits`) nextpnr for ECP5 at the project's clock; logs and reports go to
-    `reports`."""
+               seed: int = 1, xc7: bool = True) -> SynthesisResult:
+    """yosys for ECP5 and (unless `xc7` is false) 7-series, then (optionally, and if the
+    ECP5 cells fit the LFE5U-85F: `ecp5_fits`) nextpnr for ECP5 at the project's clock; logs
+    and reports go to `reports`."""
     reports.mkdir(parents=True, exist_ok=True)
     metrics: dict = {}
     seconds: dict = {}
@@ -101,15 +101,16 @@ def synthesize(project: Project, reports: Path, place_and_route: bool = True,
             shutil.copyfile(project.path / name, work / name)
         # The two syntheses are independent single-threaded runs: side by side.
         with ThreadPoolExecutor(max_workers=2) as pool:
-            xc7 = pool.submit(yosys, XC7_SCRIPT, work, f"{project.path}: yosys synth_xilinx",
-                              "xc7.log")
+            xc7_run = pool.submit(yosys, XC7_SCRIPT, work,
+                                  f"{project.path}: yosys synth_xilinx", "xc7.log") if xc7 else None
             ecp5 = yosys(ECP5_SCRIPT, work, f"{project.path}: yosys synth_ecp5", "ecp5.log")
-            xc7_run = xc7.result()
         seconds["ecp5_synth_seconds"] = ecp5.seconds
-        seconds["xc7_synth_seconds"] = xc7_run.seconds
         metrics.update(ecp5_figures(_cells(work / "ecp5_stat.json")))
-        metrics.update(xc7_figures(_cells(work / "xc7_stat.json")))
-        kept = ["ecp5.log", "ecp5_stat.json", "xc7.log", "xc7_stat.json"]
+        kept = ["ecp5.log", "ecp5_stat.json"]
+        if xc7_run is not None:
+            seconds["xc7_synth_seconds"] = xc7_run.result().seconds
+            metrics.update(xc7_figures(_cells(work / "xc7_stat.json")))
+            kept += ["xc7.log", "xc7_stat.json"]
         metrics["ecp5_fits"] = int(all(metrics[key] <= capacity
                                        for key, capacity in ECP5_CAPACITY.items()))
         # A design larger than the device cannot be placed: its synthesis figures stand.

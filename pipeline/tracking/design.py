@@ -7,6 +7,9 @@ compare view sets two runs' files side by side.
 Its duration is the wall time the rtl and synth stages recorded (`rtl_seconds`,
 `synth_seconds`): the time it took to build the design and measure it. A report run again
 over the same files logs no second run (tag `design_key`).
+
+A trial of the frontier search (`pipeline.explore`) logs its design run itself
+(`log_trial_design`): the same names, tagged with its `study` and `trial`.
 """
 
 from __future__ import annotations
@@ -116,4 +119,24 @@ def log_design(root: Path, experiment: str, model: str, config: ModelConfig,
                                           for name, value in sorted(metrics.items())])
         for path in files.artifacts:
             client.log_artifact(run_id, str(path))
+    return run_id
+
+
+def log_trial_design(root: Path, experiment: str, run_name: str, config: ModelConfig,
+                     exported: ExportedModel, params: Params, passes: list[float],
+                     quality: dict[str, float], synthesised: dict[str, float],
+                     tags: dict[str, str], seconds: float) -> str:
+    """A search trial's design run: `params.hls` folded it; `quality` is its QKeras model's
+    on the test split, `synthesised` yosys's and nextpnr's figures (no HLS or RTL
+    simulation: a trial is judged, not verified). Returns its id."""
+    values = {**design_params(config, exported, params, passes),
+              "train.epochs": params.train.epochs}
+    metrics = design_metrics(quality, synthesised)
+    client, now = MlflowClient(), int(time.time() * 1000)
+    with design_run(experiment_id(root, experiment), run_name,
+                    {"stage": "explore", "model": config.name, "git_commit": git_commit(root),
+                     **tags}, seconds) as run_id:
+        client.log_batch(run_id, params=as_params(values))
+        client.log_batch(run_id, metrics=[Metric(name, value, now, 0)
+                                          for name, value in sorted(metrics.items())])
     return run_id

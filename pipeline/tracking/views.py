@@ -19,7 +19,7 @@ from mlflow.tracking import MlflowClient
 
 SHARED_VIEW_TAG = "mlflow.sharedViewState."
 DESCRIPTION_TAG = "mlflow.note.content"
-DESIGNS, TRAINING = "designs", "training"
+DESIGNS, TRAINING, FRONTIER = "designs", "training", "frontier"
 
 DESIGN_COLUMNS = (
     ("params", "scheme"), ("params", "bits"),
@@ -41,6 +41,19 @@ TRAINING_COLUMNS = (
     ("metrics", "esr_corners"), ("metrics", "esr_edges"), ("metrics", "esr_heldout_freq"),
     ("metrics", "float_esr_corners"), ("metrics", "best_val_esr"), ("metrics", "epochs_run"),
 )
+
+FRONTIER_COLUMNS = (
+    ("tags", "study"), ("tags", "trial"), ("params", "scheme"), ("params", "bits"),
+    ("params", "filters"), ("params", "target_sample_rate_hz"),
+    ("metrics", "esr_corners"), ("metrics", "esr_edges"), ("metrics", "ecp5_lut4"),
+    ("metrics", "ecp5_mult18"), ("metrics", "ecp5_fmax_mhz"),
+)
+"""The frontier view's columns: which search trial, what the design is and the fold's rate,
+its quality and its synthesised cost (`make explore` tags its Pareto-optimal runs)."""
+
+FILTERS = {DESIGNS: "tags.kind = 'design'", TRAINING: "tags.kind = 'training'",
+           FRONTIER: "tags.kind = 'design' and tags.on_frontier = 'true'"}
+COLUMNS = {DESIGNS: DESIGN_COLUMNS, TRAINING: TRAINING_COLUMNS, FRONTIER: FRONTIER_COLUMNS}
 
 TRADE_OFFS = (("ecp5_mult18", "esr_corners"), ("ecp5_lut4", "esr_corners"),
               ("est_dsp", "esr_corners"), ("xc7_lut", "esr_corners"))
@@ -75,29 +88,30 @@ def _charts() -> tuple[list[dict], list[dict]]:
 
 
 def view_state(kind: str) -> dict:
-    """The state of a saved view: the runs of `kind` ("designs" or "training"), best
-    `esr_corners` first, with that kind's columns (and, for designs, the trade-off charts)."""
-    columns = DESIGN_COLUMNS if kind == DESIGNS else TRAINING_COLUMNS
+    """The state of a saved view: the runs of `kind` ("designs", "training" or "frontier"),
+    best `esr_corners` first, with that kind's columns (and, for designs and the frontier,
+    the trade-off charts)."""
     state = {
-        "searchFilter": f"tags.kind = '{'design' if kind == DESIGNS else 'training'}'",
+        "searchFilter": FILTERS[kind],
         "orderByKey": column("metrics", "esr_corners"),
         "orderByAsc": True,
         "startTime": "ALL",
         "lifecycleFilter": "Active",
         "datasetsFilter": [],
         "modelVersionFilter": "All Runs",
-        "selectedColumns": [column(group, name) for group, name in columns],
+        "selectedColumns": [column(group, name) for group, name in COLUMNS[kind]],
         "runListHidden": False,
         "isAccordionReordered": True,
         "useGroupedValuesInCharts": True,
         "hideEmptyCharts": True,
     }
-    if kind == DESIGNS:
+    if kind != TRAINING:
         state["compareRunCharts"], state["compareRunSections"] = _charts()
     return state
 
 
-VIEW_NAMES = {DESIGNS: "Designs: quality and cost", TRAINING: "Training runs"}
+VIEW_NAMES = {DESIGNS: "Designs: quality and cost", TRAINING: "Training runs",
+              FRONTIER: "Frontier"}
 _CREATED_MS = 1_700_000_000_000  # fixed, so the tag's value depends on the view alone
 
 

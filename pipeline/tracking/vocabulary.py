@@ -130,6 +130,9 @@ TAGS: dict[str, str] = {
     "git_commit": "HEAD, suffixed -dirty when tracked files other than dvc.lock and DVC "
                   "outputs differ",
     "dataset_dvc_md5": "training runs: the dataset's DVC hash",
+    "study": "design runs of the frontier search (`make explore`): the Optuna study",
+    "trial": "the study's trial number",
+    "on_frontier": "true for a trial on the study's Pareto frontier, else false",
 }
 
 SUMMARY = ("esr_corners", "ecp5_mult18", "ecp5_lut4")
