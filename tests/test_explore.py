@@ -10,7 +10,7 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 from optuna.distributions import CategoricalDistribution
-from optuna.storages import RetryFailedTrialCallback
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState, create_trial
 
 from pipeline.config import SearchSpace, load_model_config, load_params
@@ -186,7 +186,7 @@ def test_workers_share_one_study_and_a_killed_workers_trial_fails_once(tmp_path)
     assert {f":{victim.pid}", f":{other.pid}"} <= {
         t.user_attrs["worker"][t.user_attrs["worker"].index(":"):] for t in trials}
     retries = [t for t in trials
-               if RetryFailedTrialCallback.retried_trial_number(t) == killed.number]
+               if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == killed.number]
     assert len(retries) == 1 and retries[0].params == killed.params  # queued once, same design
 
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])

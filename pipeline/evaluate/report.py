@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pipeline.config import ModelConfig, Params
 from pipeline.fixed.folding import passes_label
 from pipeline.rtl.figures import ECP5_CAPACITY, ORIGINAL_ECP5, ORIGINAL_SAMPLE_RATE_HZ
+from pipeline.tracking.vocabulary import is_restart_metric
 
 VALIDATE_FIGURES = ("esr_corners", "esr_edges", "keras_esr_corners", "hls_vs_keras_mse",
                     "hls_vs_keras_lsd", "hls_vs_reference_mismatches", "samples", "parameters",
@@ -89,9 +90,9 @@ def _esr(key: str) -> Callable[[Design], str]:
 
 def _spread(design: Design) -> str:
     f = design.figures
-    restarts = sum(1 for key in f if key.startswith("restart_") and key.endswith("_esr_corners"))
+    restarts = sum(1 for key in f if is_restart_metric(key))
     return (f"{f['esr_corners_median']:.4f} ({f['esr_corners_min']:.4f} to "
-            f"{f['esr_corners_max']:.4f}, {restarts} restarts)")
+            f"{f['esr_corners_max']:.4f}, {restarts} restart{'s' if restarts != 1 else ''})")
 
 
 def _float_twin(design: Design) -> str:

@@ -8,7 +8,7 @@ The storage is an SQLAlchemy URL. The default is an SQLite file under `explore/`
 workers of one machine share; a PostgreSQL or MySQL URL lets workers on several machines
 join one study. Workers beat a heartbeat into it: a worker killed outright (kill -9, power)
 stops beating, and the next worker to start a trial marks that trial FAIL and queues its
-design again once (`RetryFailedTrialCallback`), so no trial is lost or counted twice.
+design again once (`RetryHeartbeatStaleTrialCallback`), so no trial is lost or counted twice.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 
 import optuna
-from optuna.storages import RDBStorage, RetryFailedTrialCallback
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from pipeline.config import ExploreConfig
@@ -48,7 +48,7 @@ def storage(url: str, heartbeat_seconds: int) -> RDBStorage:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     return RDBStorage(url, heartbeat_interval=heartbeat_seconds,
                       grace_period=3 * heartbeat_seconds,
-                      failed_trial_callback=RetryFailedTrialCallback(max_retry=1),
+                      heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
                       engine_kwargs={"connect_args": {"timeout": 60}}
                       if url.startswith("sqlite") else None)
 

@@ -56,8 +56,10 @@ def headline(candidate: Candidate) -> str:
     """What the progress line says the design is."""
     config = candidate.config
     first = config.layers[0]
-    return (f"{config.scheme}, {len(config.layers)} layers of {first.filters} filters "
-            f"K={first.kernel_size}, RF {config.receptive_field}, "
+    pairs = [layer.factorized_rank for layer in config.layers if layer.factorized_rank]
+    po2 = "".join(f" + po2 pair of rank {rank}" for rank in pairs)
+    return (f"{config.scheme}, {len(config.layers) - len(pairs)} layers of {first.filters} "
+            f"filters K={first.kernel_size}{po2}, RF {config.receptive_field}, "
             f"{candidate.sample_rate_hz / 1000:g} kHz")
 
 

@@ -95,7 +95,7 @@ def main() -> None:
         trained = read_figures(args.metrics / "train" / f"{model}.json", "train")
         figures = {**read_figures(path, "validate"), **rtl_figures[model],
                    **{key: value for key, value in trained.items()
-                      if key in vocabulary.SPREAD or vocabulary.is_restart_metric(key)}}
+                      if vocabulary.is_spread_metric(key)}}
         designs.append(checked(Design(model, config, weight_bits(config), figures), path,
                                params))
     text = markdown(designs, params, PLOT)

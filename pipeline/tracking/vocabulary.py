@@ -151,3 +151,9 @@ def metric_names(kind: str) -> set[str]:
 def is_restart_metric(name: str) -> bool:
     """`restart_<r>_esr_corners`, logged by both run kinds beside the names above."""
     return re.fullmatch(r"restart_\d+_esr_corners", name) is not None
+
+
+def is_spread_metric(name: str) -> bool:
+    """A train stage figure of the spread or the float twin (`SPREAD`), which a design run
+    repeats."""
+    return name in SPREAD or is_restart_metric(name)
