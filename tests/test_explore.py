@@ -18,7 +18,7 @@ from pipeline.data.dataset import write_dataset
 from pipeline.data.synth import synthesize
 from pipeline.errors import ConfigError
 from pipeline.explore import frontier
-from pipeline.explore.space import Refused, sample
+from pipeline.explore.space import Refused, dilations, sample
 from pipeline.explore.study import CONSTRAINT, DONE
 from tests.conftest import ROOT, small_params, write_yaml
 
@@ -46,13 +46,20 @@ def test_every_sampled_design_is_a_valid_config_that_round_trips(tmp_path):
     assert schemes == {"fixed", "po2"}
 
 
+def test_dilations_double_every_layer_or_every_two_up_to_the_largest():
+    assert dilations(8, "every_layer", 8) == [1, 2, 4, 8, 8, 8, 8, 8]
+    assert dilations(7, "every_two_layers", 8) == [1, 1, 2, 2, 4, 4, 8]  # fixed16_k3x7's
+    assert dilations(3, "every_layer", 1) == [1, 1, 1]
+
+
 @pytest.mark.parametrize(("space", "reason"), [
     ({"schemes": ["po2"], "po2_bits": [16]}, r"model config: layers\.\d+\.kernel_quantizer: "
                                               r"quantized_po2 with 16 bits needs \d+ "
                                               r"accumulator bits"),
     ({"sample_rates_hz": [60e6]}, r"fold: 6e\+07 samples/s at a 100 MHz clock leaves 1 "
                                   r"clocks per sample"),
-    ({"layers": [8, 8], "kernel_sizes": [3], "dilation_growth": ["every_layer"]},
+    ({"layers": [8, 8], "kernel_sizes": [3], "dilation_growth": ["every_layer"],
+      "max_dilation": 128},
      r"params\.yaml data\.synth\.segment_seconds: .* shorter than a training window"),
 ])
 def test_a_design_the_project_cannot_build_is_refused_in_one_line(tmp_path, space, reason):

@@ -22,8 +22,9 @@ def _distinct(values: list) -> list:
 class SearchSpace(Strict):
     """The choices a trial draws from (`pipeline.explore.space`). Every model is a causal
     stack of `layers` convolutions of `kernel_size`, dilations doubling every layer or every
-    two layers, 16-bit input, activations with 4 integer bits, a linear output; a po2 model
-    adds one factorised 1x1 pair of power-of-two convolutions between two of them."""
+    two layers up to `max_dilation`, 16-bit input, activations with 4 integer bits, a linear
+    output; a po2 model adds one factorised 1x1 pair of power-of-two convolutions between
+    two of them."""
 
     schemes: list[Scheme] = Field(default=["fixed", "po2"], min_length=1)
     layers: list[int] = Field(default=[3, 8], min_length=2, max_length=2)  # fewest, most
@@ -31,6 +32,9 @@ class SearchSpace(Strict):
     kernel_sizes: list[int] = Field(default=[2, 3], min_length=1)
     dilation_growth: list[DilationGrowth] = Field(default=["every_layer", "every_two_layers"],
                                                   min_length=1)
+    # Dilations stop growing here: long receptive fields add little on these shapes and
+    # lengthen every training window (docs/training.md, "Choosing the defaults").
+    max_dilation: int = Field(default=8, ge=1)
     kernel_bits: list[int] = Field(default=[8, 10, 12, 16], min_length=1)
     kernel_integer_bits: list[int] = Field(default=[2, 3, 4], min_length=1)
     activation_bits: list[int] = Field(default=[8, 12, 16], min_length=1)

@@ -99,7 +99,9 @@ def main() -> None:
 
     from pipeline.explore import frontier, study
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Errors only: a trial stopped by SIGTERM or Ctrl-C is not worth Optuna's traceback;
+    # the worker's progress lines say what each trial did.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     explore = params.explore
     if args.command == "promote":
         if args.trial is None or args.name is None:

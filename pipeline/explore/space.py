@@ -37,10 +37,11 @@ class Candidate:
         return yaml.safe_dump(data, sort_keys=False)
 
 
-def dilations(layers: int, growth: str) -> list[int]:
-    """1, 2, 4, ... (`every_layer`) or 1, 1, 2, 2, 4, ... (`every_two_layers`)."""
+def dilations(layers: int, growth: str, largest: int) -> list[int]:
+    """1, 2, 4, ... (`every_layer`) or 1, 1, 2, 2, 4, ... (`every_two_layers`), none above
+    `largest`."""
     step = 1 if growth == "every_layer" else 2
-    return [2 ** (index // step) for index in range(layers)]
+    return [min(2 ** (index // step), largest) for index in range(layers)]
 
 
 def model_layers(filters: int, kernel_size: int, dilation: list[int],
@@ -91,7 +92,8 @@ def sample(trial: optuna.Trial, space: SearchSpace, params: Params) -> Candidate
         "activation": {"type": "quantized_relu", "bits": activation_bits,
                        "integer": ACTIVATION_INTEGER_BITS},
         "output_activation": {"type": "linear"},
-        "layers": model_layers(filters, kernel_size, dilations(count, growth), po2_after,
+        "layers": model_layers(filters, kernel_size,
+                               dilations(count, growth, space.max_dilation), po2_after,
                                rank or 1, po2_bits or 2),
     }
     try:

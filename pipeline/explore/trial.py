@@ -21,7 +21,7 @@ import optuna
 
 from pipeline.config import Params
 from pipeline.data.dataset import SplitData
-from pipeline.errors import Interrupted
+from pipeline.errors import Interrupted, PipelineError
 from pipeline.explore.space import Candidate, Refused, sample
 from pipeline.explore.study import CONSTRAINT, OBJECTIVES, finished
 from pipeline.fixed.folding import layer_folds
@@ -86,6 +86,7 @@ def run_design(candidate: Candidate, params: Params, splits: Splits, folder: Pat
                    **flow.synthesis_figures(project, folder / "synth", True,
                                             params.rtl.pnr_seed, project.design["interval"],
                                             xc7=False)}
+    # The interval the fold promises; the rtl stage measures it in simulation.
     synthesised["cycles_per_sample"] = project.design["interval"]
     passes = [float(fold.passes) for fold in layer_folds(exported, params.hls)]
     return Measured(quality, synthesised, exported, passes)
@@ -116,6 +117,9 @@ def objective(params: Params, splits: Splits, root: Path, worker: str):
         run_params = trial_params(params, config.epochs, candidate)
         try:
             measured = run_design(candidate, run_params, splits, folder)
+        except PipelineError as refused:  # the export or the fold refuse the trained model
+            print(f"trial {trial.number}: {refused} (pruned)", flush=True)
+            raise optuna.TrialPruned(f"trial {trial.number}: {refused}") from None
         except Interrupted as stop:  # Optuna fails the trial on KeyboardInterrupt only
             raise KeyboardInterrupt(str(stop)) from stop
         quality, synthesised = measured.quality, measured.synthesised
