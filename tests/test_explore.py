@@ -20,6 +20,7 @@ from pipeline.errors import ConfigError
 from pipeline.explore import frontier
 from pipeline.explore.space import Refused, dilations, sample
 from pipeline.explore.study import CONSTRAINT, DONE
+from pipeline.explore.trial import same_design
 from tests.conftest import ROOT, small_params, write_yaml
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -97,11 +98,12 @@ def test_the_frontier_holds_completed_trials_that_meet_timing_and_no_dominated_o
                   finished_trial([0.01, 800, 3], 5.0, "po2"),      # 1: misses the clock
                   finished_trial([0.03, 1000, 4], -1.0),           # 2: dominated by 0
                   finished_trial([0.05, 400, 2], 0.0, "po2"),      # 3: on it (Fmax = clock)
+                  finished_trial([0.05, 400, 2], 0.0, "po2", same_design_as=3),  # 3 again
                   finished_trial(None, 0.0, state=TrialState.PRUNED),
                   finished_trial(None, 0.0, state=TrialState.FAIL)):
         study.add_trial(trial)
     rows = frontier.frontier(study, tmp_path)
-    assert [(row.trial, row.scheme) for row in rows] == [(0, "fixed"), (3, "po2")]
+    assert [(row.trial, row.scheme) for row in rows] == [(0, "fixed"), (3, "po2")]  # not 4
     assert rows[0].config == "explore/s/trial_0/trial_0.yaml"
     written = frontier.write_frontier(study, tmp_path, load_params(ROOT / "params.yaml"))
     assert written == rows
@@ -111,6 +113,19 @@ def test_the_frontier_holds_completed_trials_that_meet_timing_and_no_dominated_o
     assert lines[1:] == ["0,fixed,0.02,0.5,900,4,110,48000,explore/s/trial_0/trial_0.yaml",
                          "3,po2,0.05,0.5,400,2,100,48000,explore/s/trial_3/trial_3.yaml"]
     assert (tmp_path / "explore" / "s" / "frontier.png").stat().st_size > 0
+
+
+def test_a_design_asked_again_is_found_not_trained_again():
+    study = optuna.create_study(directions=["minimize"] * 3)
+    study.add_trial(finished_trial([0.02, 900, 4], -1.0))
+    study.add_trial(finished_trial([0.03, 900, 4], -1.0, same_design_as=0))
+    for rate in (48000.0, 96000.0):
+        study.enqueue_trial({"sample_rate_hz": rate})
+    again, other = study.ask(), study.ask()
+    for trial in (again, other):
+        trial.suggest_categorical("sample_rate_hz", RATE.choices)
+    assert same_design(again).number == 0  # the trained one, not its repeat
+    assert same_design(other) is None
 
 
 def test_promote_writes_a_trials_config_and_refuses_what_it_cannot(tmp_path):

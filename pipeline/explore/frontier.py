@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from pipeline.config import Params, load_model_config
 from pipeline.errors import ConfigError
 from pipeline.evaluate import plots
-from pipeline.explore.study import CONSTRAINT
+from pipeline.explore.study import CONSTRAINT, SAME_AS
 from pipeline.outputs import write_text_atomic
 
 ON_FRONTIER_TAG = "on_frontier"
@@ -57,9 +57,9 @@ def pareto(points: Sequence[Sequence[float]]) -> list[int]:
 
 
 def feasible(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
-    """Completed trials whose placed design reaches the clock."""
+    """Completed trials whose placed design reaches the clock, each design once."""
     return [t for t in trials if t.state == TrialState.COMPLETE
-            and t.user_attrs.get(CONSTRAINT, 0.0) <= 0]
+            and t.user_attrs.get(CONSTRAINT, 0.0) <= 0 and SAME_AS not in t.user_attrs]
 
 
 def trial_config_path(root: Path, study: str, trial: FrozenTrial) -> Path:

@@ -33,6 +33,8 @@ one is not (its retry is)."""
 UNDER_WAY = (*DONE, TrialState.RUNNING)
 """What a worker counts before it starts another trial: the others' running trials too, so
 that workers side by side do not overshoot `trials`."""
+SAME_AS = "same_design_as"
+"""User attribute: the earlier trial whose design (and so whose figures) this one repeats."""
 CONSTRAINT = "fmax_shortfall_mhz"
 """User attribute: the clock minus nextpnr's Fmax; feasible at <= 0 (Optuna's convention)."""
 

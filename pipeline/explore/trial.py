@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
+from optuna.trial import FrozenTrial, TrialState
 
 from pipeline.config import Params
 from pipeline.data.dataset import SplitData
 from pipeline.errors import Interrupted, PipelineError
 from pipeline.explore.space import Candidate, Refused, sample
-from pipeline.explore.study import CONSTRAINT, OBJECTIVES, finished
+from pipeline.explore.study import CONSTRAINT, OBJECTIVES, SAME_AS, finished
 from pipeline.fixed.folding import layer_folds
 from pipeline.fixed.ir import ExportedModel
 from pipeline.fixed.output import size_output
@@ -92,6 +93,15 @@ def run_design(candidate: Candidate, params: Params, splits: Splits, folder: Pat
     return Measured(quality, synthesised, exported, passes)
 
 
+def same_design(trial: optuna.Trial) -> FrozenTrial | None:
+    """An earlier completed trial of the same choices. Every trial trains with one seed, so
+    its figures are this trial's: samplers propose a good design again, and it is not
+    trained twice."""
+    return next((done for done in trial.study.get_trials(deepcopy=False,
+                                                         states=(TrialState.COMPLETE,))
+                 if done.params == trial.params and SAME_AS not in done.user_attrs), None)
+
+
 def objective(params: Params, splits: Splits, root: Path, worker: str):
     """The study's objective for one worker: (esr_corners, ECP5 LUT4, ECP5 MULT18X18D)."""
     from pipeline.tracking.design import log_trial_design
@@ -107,6 +117,14 @@ def objective(params: Params, splits: Splits, root: Path, worker: str):
         except Refused as refused:
             print(f"{refused} (pruned)", flush=True)
             raise optuna.TrialPruned(str(refused)) from None
+        earlier = same_design(trial)
+        if earlier is not None:  # the sampler asked again: the answer is known
+            trial.set_user_attr(SAME_AS, earlier.number)
+            for key in ("scheme", "config", CONSTRAINT):
+                trial.set_user_attr(key, earlier.user_attrs[key])
+            print(f"trial {trial.number} [{worker}]: {headline(candidate)}: the design of "
+                  f"trial {earlier.number}, its figures", flush=True)
+            return tuple(earlier.values)
         folder = root / "explore" / config.study / candidate.config.name
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
