@@ -224,10 +224,11 @@ def quality_against_cost(path: Path, points: Sequence[dict], targets: dict[str, 
 
 
 def frontier(path: Path, trials: Sequence[dict], front: Sequence[dict],
-             defaults: Sequence[dict]) -> None:
+             defaults: Sequence[dict], trial_epochs: str, default_epochs: int) -> None:
     """The search's frontier: test ESR (corners, log scale) against ECP5 LUT4 and against
     MULT18X18D. Every feasible trial faint, Pareto-optimal trials solid, schemes in colours,
-    the pipeline's default models as labelled stars. A point is a dict: scheme,
+    the pipeline's default models as labelled stars; the title says each one's training
+    budget (a short-budget study's ESRs are not the defaults'). A point is a dict: scheme,
     esr_corners, ecp5_lut4, ecp5_mult18 (and trial, or model for a default)."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 5.2), sharey=True)
     colours = {"fixed": "C0", "po2": "C1"}
@@ -254,5 +255,6 @@ def frontier(path: Path, trials: Sequence[dict], front: Sequence[dict],
         ax.grid(alpha=0.3, which="both")
     axes[0].set_ylabel("test ESR, corners (lower is better)")
     axes[0].legend(fontsize=8)
-    fig.suptitle("The quality-per-cost frontier (numbers: trials; stars: the default models)")
+    fig.suptitle(f"The quality-per-cost frontier: numbers are trials (trained {trial_epochs} "
+                 f"epochs), stars the default models ({default_epochs} epochs)")
     _save(fig, path, dpi=100)

@@ -122,8 +122,11 @@ def write_frontier(study: optuna.Study, root: Path, params: Params) -> list[Fron
                "ecp5_lut4": t.values[1], "ecp5_mult18": t.values[2]}
               for t in feasible(study.get_trials(deepcopy=False))]
     staging = folder / ".frontier.png.partial.png"
+    budgets = sorted({t.user_attrs.get("epochs") for t in feasible(study.get_trials(
+        deepcopy=False)) if t.user_attrs.get("epochs")})
     plots.frontier(staging, points, [p for p in points if p["trial"] in on_front],
-                   default_points(root, params))
+                   default_points(root, params), ", ".join(map(str, budgets)) or "?",
+                   params.train.epochs)
     staging.replace(folder / "frontier.png")
     client = MlflowClient()
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):

@@ -32,8 +32,8 @@ from pipeline.fixed.reader import from_qkeras
 from pipeline.rtl import flow
 from pipeline.train import inference, training
 
-RESULTS = ("esr_edges", "esr_heldout_freq", "ecp5_fmax_mhz", "ecp5_trellis_comb", "ecp5_ff",
-           "ecp5_dp16kd", "cycles_per_sample", "seconds", "mlflow_run_id")
+RESULTS = ("epochs", "esr_edges", "esr_heldout_freq", "ecp5_fmax_mhz", "ecp5_trellis_comb",
+           "ecp5_ff", "ecp5_dp16kd", "cycles_per_sample", "seconds", "mlflow_run_id")
 """User attributes of a finished trial, beside its objectives, `scheme` and `config`."""
 
 
@@ -149,7 +149,8 @@ def objective(params: Params, splits: Splits, root: Path, worker: str):
                                   synthesised,
                                   {"study": config.study, "trial": str(trial.number)},
                                   seconds)
-        figures = {**quality, **synthesised, "seconds": seconds, "mlflow_run_id": run_id}
+        figures = {**quality, **synthesised, "seconds": seconds, "mlflow_run_id": run_id,
+                   "epochs": run_params.train.epochs}
         for key in RESULTS:
             if key in figures:
                 trial.set_user_attr(key, figures[key])
