@@ -24,6 +24,7 @@ from pipeline.errors import ConfigError
 from pipeline.evaluate import plots
 from pipeline.explore.study import CONSTRAINT, SAME_AS
 from pipeline.outputs import write_text_atomic
+from pipeline.tracking.store import tracking_uri
 
 ON_FRONTIER_TAG = "on_frontier"
 
@@ -128,7 +129,7 @@ def write_frontier(study: optuna.Study, root: Path, params: Params) -> list[Fron
                    default_points(root, params), ", ".join(map(str, budgets)) or "?",
                    params.train.epochs)
     staging.replace(folder / "frontier.png")
-    client = MlflowClient()
+    client = MlflowClient(tracking_uri(root))  # the trials' store, wherever this runs
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         run_id = trial.user_attrs.get("mlflow_run_id")
         if run_id is not None:
