@@ -18,8 +18,8 @@ from pipeline.data.dataset import write_dataset
 from pipeline.data.synth import synthesize
 from pipeline.errors import ConfigError
 from pipeline.explore import frontier
-from pipeline.explore.space import Refused, dilations, sample
-from pipeline.explore.study import CONSTRAINT, DONE
+from pipeline.explore.space import Refused, choices_of, dilations, sample
+from pipeline.explore.study import BASELINE, CONSTRAINT, DONE, enqueue_baselines
 from pipeline.explore.trial import same_design
 from tests.conftest import ROOT, small_params, write_yaml
 
@@ -71,6 +71,36 @@ def test_a_design_the_project_cannot_build_is_refused_in_one_line(tmp_path, spac
         assert "\n" not in str(refused.value)
 
 
+@pytest.mark.parametrize("name", ["fixed16_k3x7", "po2_k3x7w12"])
+def test_a_baseline_is_queued_once_and_its_trial_builds_its_model(name):
+    """The shipped defaults are designs of the shipped space: a study's first trials."""
+    params = load_params(ROOT / "params.yaml")
+    config = load_model_config(ROOT / "configs" / "models" / f"{name}.yaml")
+    choices = choices_of(config, 96000.0, params.explore.space, params)
+    study = optuna.create_study(directions=["minimize"] * 3)
+    for _ in range(2):  # a second worker opening the study queues nothing more
+        enqueue_baselines(study, {name: choices})
+    assert len(study.get_trials(states=(TrialState.WAITING,))) == 1
+    trial = study.ask()
+    built = sample(trial, params.explore.space, params)
+    assert trial.user_attrs[BASELINE] == name and built.sample_rate_hz == 96000.0
+    assert built.config.layers == config.layers
+    assert built.config.model_dump(exclude={"name", "description"}) == config.model_dump(
+        exclude={"name", "description"})
+
+
+@pytest.mark.parametrize(("name", "space", "reason"), [
+    ("fixed16", {}, r"kernel_size 4 is not one of explore\.space\.kernel_sizes \[2, 3\]"),
+    ("fixed16_k3x7", {"layers": [3, 6]}, r"7 convolutions, explore\.space\.layers is \[3, 6\]"),
+    ("fixed16_k3x7", {"max_dilation": 4}, r"layers: not as the space builds them"),
+])
+def test_a_baseline_outside_the_space_is_refused_in_one_line(name, space, reason):
+    params = load_params(ROOT / "params.yaml")
+    config = load_model_config(ROOT / "configs" / "models" / f"{name}.yaml")
+    with pytest.raises(Refused, match=rf"^{name}: outside the search space \({reason}"):
+        choices_of(config, 192000.0, SearchSpace(**space), params)
+
+
 def test_pareto_keeps_exactly_the_undominated_points_as_optuna_does():
     points = [(1.0, 10.0, 2.0), (2.0, 20.0, 2.0), (0.5, 30.0, 4.0), (1.0, 10.0, 2.0),
               (1.0, 10.0, 3.0), (3.0, 5.0, 9.0)]
@@ -94,7 +124,7 @@ def finished_trial(values, shortfall, scheme="fixed", state=TrialState.COMPLETE,
 
 def test_the_frontier_holds_completed_trials_that_meet_timing_and_no_dominated_one(tmp_path):
     study = optuna.create_study(study_name="s", directions=["minimize"] * 3)
-    for trial in (finished_trial([0.02, 900, 4], -10.0),           # 0: on the frontier
+    for trial in (finished_trial([0.02, 900, 4], -10.0, baseline="b"),  # 0: on the frontier
                   finished_trial([0.01, 800, 3], 5.0, "po2"),      # 1: misses the clock
                   finished_trial([0.03, 1000, 4], -1.0),           # 2: dominated by 0
                   finished_trial([0.05, 400, 2], 0.0, "po2"),      # 3: on it (Fmax = clock)
@@ -109,9 +139,9 @@ def test_the_frontier_holds_completed_trials_that_meet_timing_and_no_dominated_o
     assert written == rows
     lines = (tmp_path / "explore" / "s" / "frontier.csv").read_text().splitlines()
     assert lines[0] == ("trial,scheme,esr_corners,esr_edges,ecp5_lut4,ecp5_mult18,"
-                        "ecp5_fmax_mhz,sample_rate_hz,config")
-    assert lines[1:] == ["0,fixed,0.02,0.5,900,4,110,48000,explore/s/trial_0/trial_0.yaml",
-                         "3,po2,0.05,0.5,400,2,100,48000,explore/s/trial_3/trial_3.yaml"]
+                        "ecp5_fmax_mhz,sample_rate_hz,config,baseline")
+    assert lines[1:] == ["0,fixed,0.02,0.5,900,4,110,48000,explore/s/trial_0/trial_0.yaml,b",
+                         "3,po2,0.05,0.5,400,2,100,48000,explore/s/trial_3/trial_3.yaml,"]
     assert (tmp_path / "explore" / "s" / "frontier.png").stat().st_size > 0
 
 
@@ -141,6 +171,19 @@ def test_promote_writes_a_trials_config_and_refuses_what_it_cannot(tmp_path):
         frontier.promote(study, 0, tmp_path, "found")
     with pytest.raises(ConfigError, match=r"trial 1 did not complete \(completed trials: 0\)"):
         frontier.promote(study, 1, tmp_path, "other")
+
+
+def test_a_baseline_outside_the_space_stops_the_search_before_the_study(tmp_path):
+    params = small_params()
+    params["explore"]["baselines"] = ["fixed16_k3x7", "fixed16"]
+    result = subprocess.run([sys.executable, "-m", "pipeline.explore", "run", "--params",
+                             str(write_yaml(tmp_path / "params.yaml", params)), "--root",
+                             str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: params.yaml explore.baselines: fixed16: outside the search space (kernel_size "
+        "4 is not one of explore.space.kernel_sizes [2, 3])")
+    assert not (tmp_path / "explore").exists()
 
 
 def test_a_bad_command_line_setting_is_one_line_naming_it(tmp_path):

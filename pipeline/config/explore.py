@@ -87,4 +87,12 @@ class ExploreConfig(Strict):
     # A worker that stops beating this long (killed outright) has its trial failed and
     # retried once by the next worker to start a trial.
     heartbeat_seconds: int = Field(default=10, ge=1)
+    # Model configs (configs/models/<name>.yaml) queued as the study's first trials, folded
+    # for hls.target_sample_rate_hz: the frontier then holds them at the study's own budget.
+    baselines: list[str] = Field(default=[])
     space: SearchSpace = SearchSpace()
+
+    @field_validator("baselines")
+    @classmethod
+    def _baselines_once(cls, values: list[str]) -> list[str]:
+        return _distinct(values)

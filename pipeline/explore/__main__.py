@@ -44,7 +44,8 @@ def arguments() -> argparse.Namespace:
                                                             "params.yaml's seed plus this")
     parser.add_argument("--trial", type=int, help="promote: the trial")
     parser.add_argument("--name", help="promote: the model config's name")
-    parser.add_argument("--models-dir", default="configs/models", type=Path)
+    parser.add_argument("--models-dir", default="configs/models", type=Path,
+                        help="the model configs: explore.baselines, promote's output")
     return parser.parse_args()
 
 
@@ -67,7 +68,8 @@ def settings(args: argparse.Namespace) -> tuple[Params, str]:
 def forwarded(args: argparse.Namespace, url: str, params: Params) -> list[str]:
     explore = params.explore
     return ["--params", str(args.params), "--root", str(args.root), "--data", str(args.data),
-            "--study", explore.study, "--storage", url, "--trials", str(explore.trials),
+            "--models-dir", str(args.models_dir), "--study", explore.study, "--storage", url,
+            "--trials", str(explore.trials),
             *(["--epochs", str(explore.epochs)] if explore.epochs else [])]
 
 
@@ -112,7 +114,9 @@ def main() -> None:
         print(f"explore: trial {args.trial} of {explore.study} written to {path}; add "
               f"{args.name} to params.yaml's models to build it")
         return
+    queued = baselines(params, args.models_dir) if args.command in ("run", "worker") else {}
     shared = study.open_study(explore, url, params.seed + args.seed)
+    study.enqueue_baselines(shared, queued)
     if args.command == "worker":
         work(args, params, shared)
         return
@@ -126,8 +130,25 @@ def main() -> None:
     print(f"explore: {len(rows)} Pareto-optimal of {study.finished(shared)} finished trials: "
           f"{folder / 'frontier.csv'}, {folder / 'frontier.png'}")
     for row in rows:
-        print(f"  trial {row.trial}: {row.scheme}, esr_corners {row.esr_corners:.4f}, "
+        named = f" ({row.baseline})" if row.baseline else ""
+        print(f"  trial {row.trial}{named}: {row.scheme}, esr_corners {row.esr_corners:.4f}, "
               f"{row.ecp5_lut4:,} LUT4, {row.ecp5_mult18} MULT18X18D, {row.sample_rate_hz:g} Hz")
+
+
+def baselines(params: Params, models_dir: Path) -> dict[str, dict[str, object]]:
+    """explore.baselines as trial choices, each folded for hls.target_sample_rate_hz."""
+    from pipeline.config import load_model_config
+    from pipeline.explore.space import Refused, choices_of
+
+    found = {}
+    for name in params.explore.baselines:
+        config = load_model_config(models_dir / f"{name}.yaml")
+        try:
+            found[name] = choices_of(config, params.hls.target_sample_rate_hz,
+                                     params.explore.space, params)
+        except Refused as refused:
+            raise PipelineError(f"params.yaml explore.baselines: {refused}") from None
+    return found
 
 
 def work(args: argparse.Namespace, params: Params, shared) -> None:

@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from pipeline.config import Params, load_model_config
 from pipeline.errors import ConfigError
 from pipeline.evaluate import plots
-from pipeline.explore.study import CONSTRAINT, SAME_AS
+from pipeline.explore.study import BASELINE, CONSTRAINT, SAME_AS, trial_config_path
 from pipeline.outputs import write_text_atomic
 from pipeline.tracking.store import tracking_uri
 
@@ -42,6 +42,7 @@ class FrontierRow:
     ecp5_fmax_mhz: float
     sample_rate_hz: float
     config: str  # the trial's model config file
+    baseline: str  # the model config a baseline trial builds (explore.baselines), else ""
 
 
 def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
@@ -63,10 +64,6 @@ def feasible(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
             and t.user_attrs.get(CONSTRAINT, 0.0) <= 0 and SAME_AS not in t.user_attrs]
 
 
-def trial_config_path(root: Path, study: str, trial: FrozenTrial) -> Path:
-    return root / "explore" / study / f"trial_{trial.number}" / f"trial_{trial.number}.yaml"
-
-
 def frontier(study: optuna.Study, root: Path) -> list[FrontierRow]:
     """The study's Pareto-optimal trials, lowest ESR first."""
     candidates = feasible(study.get_trials(deepcopy=False))
@@ -75,7 +72,8 @@ def frontier(study: optuna.Study, root: Path) -> list[FrontierRow]:
                         t.user_attrs.get("esr_edges", float("nan")), int(t.values[1]),
                         int(t.values[2]), t.user_attrs.get("ecp5_fmax_mhz", float("nan")),
                         float(t.params["sample_rate_hz"]),
-                        str(trial_config_path(root, study.study_name, t).relative_to(root)))
+                        str(trial_config_path(root, study.study_name, t.number).relative_to(root)),
+                        t.user_attrs.get(BASELINE, ""))
             for t in front]
     return sorted(rows, key=lambda row: (row.esr_corners, row.ecp5_lut4, row.trial))
 

@@ -59,26 +59,31 @@ def model_layers(filters: int, kernel_size: int, dilation: list[int],
     return layers
 
 
+CHOICES = {"scheme": "schemes", "filters": "filters", "kernel_size": "kernel_sizes",
+           "dilation_growth": "dilation_growth", "kernel_bits": "kernel_bits",
+           "kernel_integer_bits": "kernel_integer_bits", "activation_bits": "activation_bits",
+           "sample_rate_hz": "sample_rates_hz", "po2_rank": "po2_ranks", "po2_bits": "po2_bits"}
+"""Each categorical choice of a trial and the `SearchSpace` list it is drawn from."""
+
+
 class Refused(Exception):
     """The sampled design is one the configs or the fold refuse; the message is one line."""
 
 
 def sample(trial: optuna.Trial, space: SearchSpace, params: Params) -> Candidate:
     """The trial's design. Raises `Refused` for a design the project cannot build."""
-    scheme = trial.suggest_categorical("scheme", space.schemes)
+    def pick(name: str):
+        return trial.suggest_categorical(name, getattr(space, CHOICES[name]))
+
+    scheme = pick("scheme")
     count = trial.suggest_int("layers", *space.layers)
-    filters = trial.suggest_categorical("filters", space.filters)
-    kernel_size = trial.suggest_categorical("kernel_size", space.kernel_sizes)
-    growth = trial.suggest_categorical("dilation_growth", space.dilation_growth)
-    bits = trial.suggest_categorical("kernel_bits", space.kernel_bits)
-    integer = trial.suggest_categorical("kernel_integer_bits", space.kernel_integer_bits)
-    activation_bits = trial.suggest_categorical("activation_bits", space.activation_bits)
-    rate = trial.suggest_categorical("sample_rate_hz", space.sample_rates_hz)
+    filters, kernel_size, growth = pick("filters"), pick("kernel_size"), pick("dilation_growth")
+    bits, integer = pick("kernel_bits"), pick("kernel_integer_bits")
+    activation_bits, rate = pick("activation_bits"), pick("sample_rate_hz")
     po2_after = rank = po2_bits = None
     if scheme == "po2":
         po2_after = trial.suggest_int("po2_after", 0, count - 2)
-        rank = trial.suggest_categorical("po2_rank", space.po2_ranks)
-        po2_bits = trial.suggest_categorical("po2_bits", space.po2_bits)
+        rank, po2_bits = pick("po2_rank"), pick("po2_bits")
     fixed = {"type": "quantized_bits", "bits": bits, "integer": integer}
     data = {
         "name": f"trial_{trial.number}",
@@ -112,3 +117,42 @@ def sample(trial: optuna.Trial, space: SearchSpace, params: Params) -> Candidate
     except FoldError as err:
         raise Refused(f"trial {trial.number}: fold: {err}") from None
     return Candidate(config, float(rate))
+
+
+def choices_of(config: ModelConfig, sample_rate_hz: float, space: SearchSpace,
+               params: Params) -> dict[str, object]:
+    """The trial choices that build `config` folded for `sample_rate_hz`: how a hand-written
+    model (a baseline) enters a study. Raises `Refused` for a design outside the space."""
+    convolutions = [layer for layer in config.layers if not layer.factorized_rank]
+    pairs = [index for index, layer in enumerate(config.layers) if layer.factorized_rank]
+    first, kernel = convolutions[0], config.kernel_quantizer
+    growth = next((g for g in space.dilation_growth
+                   if dilations(len(convolutions), g, space.max_dilation)
+                   == [layer.dilation for layer in convolutions]), space.dilation_growth[0])
+    choices = {"scheme": config.scheme, "layers": len(convolutions), "filters": first.filters,
+               "kernel_size": first.kernel_size, "dilation_growth": growth,
+               "kernel_bits": getattr(kernel, "bits", None),
+               "kernel_integer_bits": getattr(kernel, "integer", None),
+               "activation_bits": getattr(config.activation, "bits", None),
+               "sample_rate_hz": sample_rate_hz}
+    if pairs:
+        pair = config.layers[pairs[0]]
+        choices.update(po2_after=pairs[0] - 1, po2_rank=pair.factorized_rank,
+                       po2_bits=getattr(pair.kernel_quantizer, "bits", None))
+    for name, value in choices.items():
+        allowed = getattr(space, CHOICES.get(name, ""), None)
+        if allowed is not None and value not in allowed:
+            raise Refused(f"{config.name}: outside the search space ({name} {value} is not "
+                          f"one of explore.space.{CHOICES[name]} {allowed})")
+    if not space.layers[0] <= len(convolutions) <= space.layers[1]:
+        raise Refused(f"{config.name}: outside the search space ({len(convolutions)} "
+                      f"convolutions, explore.space.layers is {space.layers})")
+    built = sample(optuna.trial.FixedTrial(choices), space, params).config
+    fields = {"name", "description"}
+    wanted, got = (c.model_dump(mode="json", exclude=fields, exclude_none=True)
+                   for c in (config, built))
+    different = [key for key in wanted if wanted[key] != got.get(key)]
+    if different:
+        raise Refused(f"{config.name}: outside the search space ({different[0]}: not as the "
+                      f"space builds them, docs/explore.md \"The space\")")
+    return choices

@@ -35,12 +35,19 @@ UNDER_WAY = (*DONE, TrialState.RUNNING)
 that workers side by side do not overshoot `trials`."""
 SAME_AS = "same_design_as"
 """User attribute: the earlier trial whose design (and so whose figures) this one repeats."""
+BASELINE = "baseline"
+"""User attribute: the model config (configs/models/) a queued baseline trial builds."""
 CONSTRAINT = "fmax_shortfall_mhz"
 """User attribute: the clock minus nextpnr's Fmax; feasible at <= 0 (Optuna's convention)."""
 
 
 def default_storage(root: Path) -> str:
     return f"sqlite:///{(root / 'explore' / 'optuna.db').resolve()}"
+
+
+def trial_config_path(root: Path, study: str, number: int) -> Path:
+    """Trial `number`'s model config; its folder holds the trial's RTL and reports too."""
+    return root / "explore" / study / f"trial_{number}" / f"trial_{number}.yaml"
 
 
 def storage(url: str, heartbeat_seconds: int) -> RDBStorage:
@@ -72,6 +79,13 @@ def open_study(config: ExploreConfig, url: str, seed: int) -> optuna.Study:
     # study that has its trials still settles it.
     optuna.storages.fail_stale_trials(study)
     return study
+
+
+def enqueue_baselines(study: optuna.Study, baselines: dict[str, dict[str, object]]) -> None:
+    """Queue each baseline's choices as a trial, once: the next workers to ask run them
+    first. A design already in the study (queued, run or sampled) is not queued again."""
+    for name, choices in baselines.items():
+        study.enqueue_trial(choices, user_attrs={BASELINE: name}, skip_if_exists=True)
 
 
 def finished(study: optuna.Study) -> int:

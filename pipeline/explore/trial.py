@@ -24,7 +24,14 @@ from pipeline.config import Params
 from pipeline.data.dataset import SplitData
 from pipeline.errors import Interrupted, PipelineError
 from pipeline.explore.space import Candidate, Refused, sample
-from pipeline.explore.study import CONSTRAINT, OBJECTIVES, SAME_AS, finished
+from pipeline.explore.study import (
+    BASELINE,
+    CONSTRAINT,
+    OBJECTIVES,
+    SAME_AS,
+    finished,
+    trial_config_path,
+)
 from pipeline.fixed.folding import layer_folds
 from pipeline.fixed.ir import ExportedModel
 from pipeline.fixed.output import size_output
@@ -53,13 +60,15 @@ def trial_params(params: Params, epochs: int | None, candidate: Candidate) -> Pa
     return params.model_copy(update={"train": train, "hls": hls})
 
 
-def headline(candidate: Candidate) -> str:
+def headline(candidate: Candidate, trial: optuna.Trial) -> str:
     """What the progress line says the design is."""
     config = candidate.config
+    baseline = trial.user_attrs.get(BASELINE)
     first = config.layers[0]
     pairs = [layer.factorized_rank for layer in config.layers if layer.factorized_rank]
     po2 = "".join(f" + po2 pair of rank {rank}" for rank in pairs)
-    return (f"{config.scheme}, {len(config.layers) - len(pairs)} layers of {first.filters} "
+    return ((f"baseline {baseline}: " if baseline else "") +
+            f"{config.scheme}, {len(config.layers) - len(pairs)} layers of {first.filters} "
             f"filters K={first.kernel_size}{po2}, RF {config.receptive_field}, "
             f"{candidate.sample_rate_hz / 1000:g} kHz")
 
@@ -122,16 +131,18 @@ def objective(params: Params, splits: Splits, root: Path, worker: str):
             trial.set_user_attr(SAME_AS, earlier.number)
             for key in ("scheme", "config", CONSTRAINT):
                 trial.set_user_attr(key, earlier.user_attrs[key])
-            print(f"trial {trial.number} [{worker}]: {headline(candidate)}: the design of "
+            print(f"trial {trial.number} [{worker}]: {headline(candidate, trial)}: the design of "
                   f"trial {earlier.number}, its figures", flush=True)
             return tuple(earlier.values)
-        folder = root / "explore" / config.study / candidate.config.name
+        config_path = trial_config_path(root, config.study, trial.number)
+        folder = config_path.parent
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-        (folder / f"{candidate.config.name}.yaml").write_text(candidate.config_yaml())
+        config_path.write_text(candidate.config_yaml())
         trial.set_user_attr("scheme", candidate.config.scheme)
         trial.set_user_attr("config", candidate.config_yaml())
-        print(f"trial {trial.number} [{worker}]: {headline(candidate)}: training", flush=True)
+        print(f"trial {trial.number} [{worker}]: {headline(candidate, trial)}: training",
+              flush=True)
         run_params = trial_params(params, config.epochs, candidate)
         try:
             measured = run_design(candidate, run_params, splits, folder)
