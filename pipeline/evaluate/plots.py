@@ -227,9 +227,10 @@ def frontier(path: Path, trials: Sequence[dict], front: Sequence[dict],
              defaults: Sequence[dict], trial_epochs: str, default_epochs: int) -> None:
     """The search's frontier: test ESR (corners, log scale) against ECP5 LUT4 and against
     MULT18X18D. Every feasible trial faint, Pareto-optimal trials solid, schemes in colours,
-    the pipeline's default models as labelled stars; the title says each one's training
-    budget (a short-budget study's ESRs are not the defaults'). A point is a dict: scheme,
-    esr_corners, ecp5_lut4, ecp5_mult18 (and trial, or model for a default)."""
+    baseline trials as named diamonds, the pipeline's default models as labelled stars; the
+    title says each one's training budget (a short-budget study's ESRs are not the
+    defaults'). A point is a dict: scheme, esr_corners, ecp5_lut4, ecp5_mult18 (and trial
+    and baseline, or model for a default)."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 5.2), sharey=True)
     colours = {"fixed": "C0", "po2": "C1"}
     for ax, (key, label) in zip(axes, (("ecp5_lut4", "ECP5 LUT4 (yosys)"),
@@ -245,6 +246,11 @@ def frontier(path: Path, trials: Sequence[dict], front: Sequence[dict],
             for point in best:
                 ax.annotate(str(point["trial"]), (point[key], point["esr_corners"]),
                             xytext=(4, 3), textcoords="offset points", fontsize=7)
+        for point in (p for p in trials if p.get("baseline")):
+            ax.scatter(point[key], point["esr_corners"], marker="D", s=55, zorder=4,
+                       facecolor="none", edgecolor=colours.get(point["scheme"], "0.3"))
+            ax.annotate(point["baseline"], (point[key], point["esr_corners"]), xytext=(6, 3),
+                        textcoords="offset points", fontsize=7, style="italic")
         for point in defaults:
             ax.scatter(point[key], point["esr_corners"], marker="*", s=180, zorder=4,
                        color=colours.get(point["scheme"], "0.3"), edgecolor="k")

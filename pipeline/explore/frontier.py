@@ -119,7 +119,8 @@ def write_frontier(study: optuna.Study, root: Path, params: Params) -> list[Fron
     on_front = {row.trial for row in rows}
     trials = feasible(study.get_trials(deepcopy=False))
     points = [{"trial": t.number, "scheme": t.user_attrs["scheme"], "esr_corners": t.values[0],
-               "ecp5_lut4": t.values[1], "ecp5_mult18": t.values[2]} for t in trials]
+               "ecp5_lut4": t.values[1], "ecp5_mult18": t.values[2],
+               "baseline": t.user_attrs.get(BASELINE, "")} for t in trials]
     staging = folder / ".frontier.png.partial.png"
     budgets = sorted({t.user_attrs["epochs"] for t in trials if t.user_attrs.get("epochs")})
     plots.frontier(staging, points, [p for p in points if p["trial"] in on_front],

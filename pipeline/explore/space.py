@@ -147,7 +147,10 @@ def choices_of(config: ModelConfig, sample_rate_hz: float, space: SearchSpace,
     if not space.layers[0] <= len(convolutions) <= space.layers[1]:
         raise Refused(f"{config.name}: outside the search space ({len(convolutions)} "
                       f"convolutions, explore.space.layers is {space.layers})")
-    built = sample(optuna.trial.FixedTrial(choices), space, params).config
+    try:
+        built = sample(optuna.trial.FixedTrial(choices), space, params).config
+    except Refused as refused:  # a FixedTrial is number 0
+        raise Refused(f"{config.name}: {str(refused).removeprefix('trial 0: ')}") from None
     fields = {"name", "description"}
     wanted, got = (c.model_dump(mode="json", exclude=fields, exclude_none=True)
                    for c in (config, built))
