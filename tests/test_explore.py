@@ -2,6 +2,7 @@
 storage URL, one of them killed outright mid-trial."""
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -20,7 +21,7 @@ from pipeline.errors import ConfigError
 from pipeline.explore import frontier
 from pipeline.explore.space import Refused, choices_of, dilations, sample
 from pipeline.explore.study import BASELINE, CONSTRAINT, DONE, enqueue_baselines
-from pipeline.explore.trial import same_design
+from pipeline.explore.trial import objective, same_design
 from tests.conftest import ROOT, small_params, write_yaml
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -63,12 +64,24 @@ def test_dilations_double_every_layer_or_every_two_up_to_the_largest():
       "max_dilation": 128},
      r"params\.yaml data\.synth\.segment_seconds: .* shorter than a training window"),
 ])
-def test_a_design_the_project_cannot_build_is_refused_in_one_line(tmp_path, space, reason):
+def test_a_design_the_project_cannot_build_is_pruned_in_one_line(tmp_path, capsys, space,
+                                                                 reason):
     params = load_params(write_yaml(tmp_path / "params.yaml", small_params()))
+    params = params.model_copy(update={"explore": params.explore.model_copy(
+        update={"space": SearchSpace(**space)})})
     for trial in asked(2, 5):
-        with pytest.raises(Refused, match=rf"^trial {trial.number}: {reason}") as refused:
-            sample(trial, SearchSpace(**space), params)
+        with pytest.raises(Refused, match=rf"^{reason}") as refused:
+            sample(trial, params.explore.space, params)
         assert "\n" not in str(refused.value)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=2),
+                                directions=["minimize"] * 3)
+    # Every design is refused before the objective reads the data splits.
+    study.optimize(objective(params, None, tmp_path, "w"), n_trials=5)
+    assert [t.state for t in study.trials] == [TrialState.PRUNED] * 5
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 5
+    for number, line in enumerate(lines):
+        assert re.match(rf"trial {number}: {reason}.* \(pruned\)$", line), line
 
 
 @pytest.mark.parametrize("name", ["fixed16_k3x7", "po2_k3x7w12"])

@@ -71,7 +71,8 @@ class Refused(Exception):
 
 
 def sample(trial: optuna.Trial, space: SearchSpace, params: Params) -> Candidate:
-    """The trial's design. Raises `Refused` for a design the project cannot build."""
+    """The trial's design. Raises `Refused` for a design the project cannot build, with the
+    reason only: the caller names the trial or the model."""
     def pick(name: str):
         return trial.suggest_categorical(name, getattr(space, CHOICES[name]))
 
@@ -105,17 +106,16 @@ def sample(trial: optuna.Trial, space: SearchSpace, params: Params) -> Candidate
         config = ModelConfig.model_validate(data)
         check_model_fits(params, config)
     except ValidationError as err:
-        raise Refused(f"trial {trial.number}: model config: {describe(err)}") from None
+        raise Refused(f"model config: {describe(err)}") from None
     except FieldProblem as problem:
-        raise Refused(f"trial {trial.number}: params.yaml {problem.field}: "
-                      f"{problem.message}") from None
+        raise Refused(f"params.yaml {problem.field}: {problem.message}") from None
     clock_hz = 1e9 / params.hls.clock_period_ns
     try:
         for conv in config.convolutions():
             fold_for_rate(conv.kernel_size * conv.in_channels, conv.out_channels, clock_hz,
                           rate)
     except FoldError as err:
-        raise Refused(f"trial {trial.number}: fold: {err}") from None
+        raise Refused(f"fold: {err}") from None
     return Candidate(config, float(rate))
 
 
@@ -140,8 +140,7 @@ def choices_of(config: ModelConfig, sample_rate_hz: float, space: SearchSpace,
         choices.update(po2_after=pairs[0] - 1, po2_rank=pair.factorized_rank,
                        po2_bits=getattr(pair.kernel_quantizer, "bits", None))
     for name, value in choices.items():
-        allowed = getattr(space, CHOICES.get(name, ""), None)
-        if allowed is not None and value not in allowed:
+        if name in CHOICES and value not in (allowed := getattr(space, CHOICES[name])):
             raise Refused(f"{config.name}: outside the search space ({name} {value} is not "
                           f"one of explore.space.{CHOICES[name]} {allowed})")
     if not space.layers[0] <= len(convolutions) <= space.layers[1]:
@@ -149,8 +148,8 @@ def choices_of(config: ModelConfig, sample_rate_hz: float, space: SearchSpace,
                       f"convolutions, explore.space.layers is {space.layers})")
     try:
         built = sample(optuna.trial.FixedTrial(choices), space, params).config
-    except Refused as refused:  # a FixedTrial is number 0
-        raise Refused(f"{config.name}: {str(refused).removeprefix('trial 0: ')}") from None
+    except Refused as refused:
+        raise Refused(f"{config.name}: {refused}") from None
     fields = {"name", "description"}
     wanted, got = (c.model_dump(mode="json", exclude=fields, exclude_none=True)
                    for c in (config, built))

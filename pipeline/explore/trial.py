@@ -124,8 +124,9 @@ def objective(params: Params, splits: Splits, root: Path, worker: str):
         try:
             candidate = sample(trial, config.space, params)
         except Refused as refused:
-            print(f"{refused} (pruned)", flush=True)
-            raise optuna.TrialPruned(str(refused)) from None
+            reason = f"trial {trial.number}: {refused}"
+            print(f"{reason} (pruned)", flush=True)
+            raise optuna.TrialPruned(reason) from None
         earlier = same_design(trial)
         if earlier is not None:  # the sampler asked again: the answer is known
             trial.set_user_attr(SAME_AS, earlier.number)
