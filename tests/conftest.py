@@ -90,10 +90,14 @@ def params_file(tmp_path: Path) -> Path:
     return write_yaml(tmp_path / "params.yaml", small_params())
 
 
+def tiny_models_dir(folder: Path) -> Path:
+    """`folder/models`, holding the tiny model's config as `tiny.yaml`."""
+    return write_yaml(folder / "models" / "tiny.yaml", TINY_MODEL).parent
+
+
 @pytest.fixture
 def models_dir(tmp_path: Path) -> Path:
-    write_yaml(tmp_path / "models" / "tiny.yaml", TINY_MODEL)
-    return tmp_path / "models"
+    return tiny_models_dir(tmp_path)
 
 
 SAMPLES = 48_000

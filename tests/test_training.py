@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.outputs import MARKER
 from pipeline.tracking import file_sha256, vocabulary
-from tests.conftest import ROOT, TINY_MODEL, small_params, write_yaml
+from tests.conftest import ROOT, small_params, tiny_models_dir, write_yaml
 
 
 def run(args: list[str], env: dict) -> subprocess.CompletedProcess:
@@ -21,7 +21,7 @@ def run(args: list[str], env: dict) -> subprocess.CompletedProcess:
                           text=True, env=env)
 
 
-def train_tiny(folder, models_dir):
+def train_tiny(folder):
     """Collect a tiny dataset and train the tiny model and its float twin in `folder`, in a
     store of its own; return the store and outputs."""
     params_file = write_yaml(folder / "twin" / "params.yaml",
@@ -33,8 +33,8 @@ def train_tiny(folder, models_dir):
     assert result.returncode == 0, result.stderr
     out, metrics = folder / "models" / "out" / "tiny", folder / "metrics" / "tiny.json"
     result = run(["pipeline.stages.train", "tiny", "--params", str(params_file), "--models-dir",
-                  str(models_dir), "--data", str(data), "--out", str(out), "--metrics",
-                  str(metrics), "--root", str(ROOT)], env)
+                  str(tiny_models_dir(folder)), "--data", str(data), "--out", str(out),
+                  "--metrics", str(metrics), "--root", str(ROOT)], env)
     assert result.returncode == 0, result.stderr
     return env["MLFLOW_TRACKING_URI"], out, metrics
 
@@ -42,8 +42,7 @@ def train_tiny(folder, models_dir):
 @pytest.fixture(scope="module")
 def tracked(tmp_path_factory):
     """One tiny training for the tests that only read its run and outputs."""
-    folder = tmp_path_factory.mktemp("tracked")
-    return train_tiny(folder, write_yaml(folder / "models" / "tiny.yaml", TINY_MODEL).parent)
+    return train_tiny(tmp_path_factory.mktemp("tracked"))
 
 
 def test_train_stage_logs_a_complete_run(tracked):
@@ -215,7 +214,7 @@ def test_export_hls_validate_and_report_stages_write_their_outputs_and_log_to_ml
         tmp_path, params_file, models_dir):
     from pipeline.fixed.weights import read_weights
 
-    uri, out, trained = train_tiny(tmp_path, models_dir)  # its own: the stages log to it
+    uri, out, trained = train_tiny(tmp_path)  # its own: the stages log to it
     exports, metrics_path = tmp_path / "exports" / "tiny", tmp_path / "export.json"
     result = run(["pipeline.stages.export", "tiny", "--models", str(out.parent), "--data",
                   str(tmp_path / "dataset"), "--out", str(exports), "--metrics",
