@@ -167,8 +167,10 @@ PARAM_ERRORS = [
      r"train\.window_receptive_fields: Input should be greater than or equal to 2 \(got 1\)"),
     ("batch-size-huge", {"train.batch_size": 100_000}, rf"train\.batch_size: {MEMORY} "
                                                       r"\(got 100000\)"),
-    ("steps-huge", {"train.steps_per_epoch": 10**7}, rf"train\.batch_size: {MEMORY} \(got 8\)"),
-    ("restarts-huge", {"train.restarts": 1000}, rf"train\.batch_size: {MEMORY} \(got 8\)"),
+    ("steps-huge", {"train.steps_per_epoch": 10**7},
+     rf"train\.batch_size: {MEMORY} \(got {PARAMS['train']['batch_size']}\)"),
+    ("restarts-huge", {"train.restarts": 1000},
+     rf"train\.batch_size: {MEMORY} \(got {PARAMS['train']['batch_size']}\)"),
     ("epochs-memory-edge", {"train.restarts": 1, "train.steps_per_epoch": 1024,
                             "train.batch_size": 129, "train.float_twin": False},
      rf"train\.batch_size: {MEMORY} \(got 129\)"),
