@@ -75,11 +75,12 @@ def main() -> None:
                                                               skip)["esr_corners"]
         corners.append(figures["esr_corners"])
         worst = max(figures[f"esr_{shape}"] for shape in ("sine", "ramp", "square", "zigzag"))
-        twin = figures.get("float_esr_corners", float("nan"))
+        twin = (f", float twin {figures['float_esr_corners']:.4f}"
+                if "float_esr_corners" in figures else "")
         print(f"  seed {seed}: esr_corners {figures['esr_corners']:.4f}, worst corner "
               f"{worst:.4f}, esr_edges {figures['esr_edges']:.4f}, held-out "
-              f"{figures['esr_heldout_freq']:.4f}, float twin {twin:.4f}, trained in "
-              f"{seconds:.0f} s", flush=True)
+              f"{figures['esr_heldout_freq']:.4f}{twin}, trained in {seconds:.0f} s",
+              flush=True)
         if args.jsonl:
             with args.jsonl.open("a") as out:
                 out.write(json.dumps({"model": args.model, "budget": args.budget, "seed": seed,
