@@ -82,14 +82,10 @@ def frontier_csv(rows: Sequence[FrontierRow]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([field.name for field in fields(FrontierRow)])
-    for row in rows:
-        writer.writerow(astuple_rounded(row))
+    for row in rows:  # figures to 6 significant digits
+        writer.writerow([f"{value:.6g}" if isinstance(value, float) else value
+                         for value in asdict(row).values()])
     return out.getvalue()
-
-
-def astuple_rounded(row: FrontierRow) -> list[object]:
-    return [f"{value:.6g}" if isinstance(value, float) else value
-            for value in asdict(row).values()]
 
 
 def default_points(root: Path, params: Params) -> list[dict]:
