@@ -43,9 +43,16 @@ HISTORY_KEYS = ("loss", "val_loss", "val_esr")
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and TensorFlow and make TensorFlow's kernels deterministic."""
+    """Seed Python, NumPy and TensorFlow and make TensorFlow's kernels deterministic.
+
+    Grappler, TensorFlow's graph optimiser, is turned off: its optimised graph of a compiled
+    epoch differed from one compilation to the next (the same 256 steps from the same state
+    gave another loss each time), so no training was reproduced from one process to the
+    next, op determinism notwithstanding. Without it an epoch costs about the same (docs/
+    training.md, "Results (measured)")."""
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
 
 
 def masked_mse(skip: int):
