@@ -177,7 +177,8 @@ def test_a_freshly_compiled_epoch_trains_to_the_same_weights(tmp_path, params_fi
     config = load_model_config(ROOT / "configs" / "models" / "fixed16_k3x7.yaml")
     recipe = params.train.model_copy(update={"batch_size": 32, "steps_per_epoch": 256})
     window = check_window(config, recipe, train_split)
-    xs, ys = epoch_windows(train_split, window, 32, 256, np.random.default_rng(0))
+    xs, ys = epoch_windows(train_split, window, recipe.batch_size, recipe.steps_per_epoch,
+                           np.random.default_rng(0))
     losses, weights = [], []
     for _ in range(2):
         restart = _Restart(0, config, recipe, params.seed, window)

@@ -48,7 +48,7 @@ def seed_everything(seed: int) -> None:
     Grappler, TensorFlow's graph optimiser, is turned off: its optimised graph of a compiled
     epoch differed from one compilation to the next (the same 256 steps from the same state
     gave another loss each time), so no training was reproduced from one process to the
-    next, op determinism notwithstanding. Without it an epoch costs about the same (docs/
+    next, op determinism notwithstanding. What it costs in time is not settled (docs/
     training.md, "Results (measured)")."""
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
