@@ -1,9 +1,14 @@
-"""Time one training step of fixed16 at the default batch: Keras `fit` against the whole
-epoch compiled into one `tf.function` (what `pipeline.train.training` runs).
+"""Time one training step at the default batch: Keras `fit` against the whole epoch
+compiled into one `tf.function` (what `pipeline.train.training` runs), and that compiled
+epoch with TensorFlow's graph optimiser, Grappler, on against off (`seed_everything` turns
+it off, for reproducible training; only its arithmetic optimiser made a compiled epoch
+differ between compilations).
 
-    .venv/bin/python benchmarks/training_step.py
+    .venv/bin/python benchmarks/training_step.py --model fixed16_k3x7
 
-Prints the median milliseconds per step of `repeats` epochs each, and their ratio.
+Prints the median milliseconds per step of `repeats` epochs each, and their ratios. The
+Grappler comparison alternates fresh compilations, `rounds` of each, so that a change in
+the machine's load falls on both.
 """
 
 import argparse
@@ -12,11 +17,21 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from pipeline.config import load_model_config, load_params, model_config_path
 from pipeline.data.dataset import load_split
 from pipeline.train.model import build_model
-from pipeline.train.training import _Restart, check_window, epoch_windows, masked_mse
+from pipeline.train.training import (
+    _Restart,
+    check_window,
+    epoch_windows,
+    masked_mse,
+    seed_everything,
+)
+
+# Grappler's defaults, which each setting compared changes.
+FULLY_ON = {"disable_meta_optimizer": False, "arithmetic_optimization": True}
 
 
 def median_ms_per_step(run_epoch, steps: int, repeats: int) -> float:
@@ -34,6 +49,7 @@ def main() -> None:
     parser.add_argument("--model", default="fixed16")
     parser.add_argument("--data", default="data/dataset", type=Path)
     parser.add_argument("--repeats", default=5, type=int)
+    parser.add_argument("--rounds", default=3, type=int)
     args = parser.parse_args()
     params = load_params(Path("params.yaml"))
     config = load_model_config(model_config_path(Path("configs/models"), args.model))
@@ -48,13 +64,26 @@ def main() -> None:
     inputs, targets = xs.reshape(-1, window, xs.shape[-1]), ys.reshape(-1, window, 1)
     fit = median_ms_per_step(lambda: model.fit(inputs, targets, batch_size=batch, epochs=1,
                                                shuffle=False, verbose=0), steps, args.repeats)
-    restart = _Restart(0, config, params.train, params.seed, window)
-    compiled = median_ms_per_step(lambda: restart.epoch(xs, ys), steps, args.repeats)
+    seed_everything(params.seed)
+    grappler = {"as trained": tf.config.optimizer.get_experimental_options(),
+                "fully on": {}, "arithmetic optimiser off": {"arithmetic_optimization": False}}
+    per_step: dict[str, list[float]] = {name: [] for name in grappler}
+    for _ in range(args.rounds):
+        for name, options in grappler.items():
+            # Read when a function is first compiled, so each restart gets its own setting.
+            tf.config.optimizer.set_experimental_options({**FULLY_ON, **options})
+            restart = _Restart(0, config, params.train, params.seed, window)
+            per_step[name].append(
+                median_ms_per_step(lambda r=restart: r.epoch(xs, ys), steps, args.repeats))
+    medians = {name: float(np.median(times)) for name, times in per_step.items()}
     print(f"{args.model}, batch {batch} x {window} samples, {steps} steps per epoch, "
           f"median of {args.repeats} epochs:")
     print(f"  keras fit:                  {fit:.2f} ms/step")
-    print(f"  epoch in one tf.function:   {compiled:.2f} ms/step")
-    print(f"  ratio fit / tf.function:    {fit / compiled:.2f}")
+    print(f"  epoch in one tf.function, Grappler as trained: {medians['as trained']:.2f} ms/step")
+    print(f"  ratio fit / tf.function:    {fit / medians['as trained']:.2f}")
+    for name, median in medians.items():
+        print(f"  Grappler {name + ':':<26} {median:.2f} ms/step, ratio to fully on "
+              f"{median / medians['fully on']:.2f} (median of {args.rounds} compilations)")
 
 
 if __name__ == "__main__":

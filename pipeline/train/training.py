@@ -48,8 +48,9 @@ def seed_everything(seed: int) -> None:
     Grappler, TensorFlow's graph optimiser, is turned off: its optimised graph of a compiled
     epoch differed from one compilation to the next (the same 256 steps from the same state
     gave another loss each time), so no training was reproduced from one process to the
-    next, op determinism notwithstanding. What it costs in time is not settled (docs/
-    training.md, "Results (measured)")."""
+    next, op determinism notwithstanding. Its arithmetic optimiser was the one at fault for
+    the fixed-point default, but all of it goes, so that no other model need be checked; a
+    step costs about a tenth more (`benchmarks/training_step.py`, docs/training.md)."""
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
