@@ -13,7 +13,9 @@ scheme comparison means something only when it exceeds this spread (issue 19).
 `--budget 2` doubles the training budget (epochs and warm-up): more budget should never give
 a worse median. The float twin is left out (`--twin` trains it too, beside each seed). Prints
 one line per seed as it finishes (its training wall time too), then the summary; `--jsonl`
-appends every seed's figures to a file.
+appends every seed's figures to a file. Training gives each TensorFlow kernel one thread
+(`training.pin_threads`), as the train stage does: a seed trains here exactly as there, and
+two processes share two cores.
 """
 
 import argparse
@@ -22,7 +24,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 import yaml
 
 from pipeline.config import TrainConfig, load_model_config, load_params, model_config_path
@@ -41,15 +42,9 @@ def main() -> None:
     parser.add_argument("--models-dir", default="configs/models", type=Path)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="train settings to change, e.g. l2=0.0001 restarts=2")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="TensorFlow threads (0: its default); 1 lets two runs share "
-                             "two cores")
     parser.add_argument("--data", default="data/dataset", type=Path)
     parser.add_argument("--jsonl", type=Path)
     args = parser.parse_args()
-    if args.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     params = load_params(Path("params.yaml"))
     config = load_model_config(model_config_path(args.models_dir, args.model))
     changes = dict(change.split("=", 1) for change in args.set)

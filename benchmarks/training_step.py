@@ -27,6 +27,7 @@ from pipeline.train.training import (
     check_window,
     epoch_windows,
     masked_mse,
+    pin_threads,
     seed_everything,
 )
 
@@ -51,6 +52,7 @@ def main() -> None:
     parser.add_argument("--repeats", default=5, type=int)
     parser.add_argument("--rounds", default=3, type=int)
     args = parser.parse_args()
+    pin_threads()  # as training runs, and before `fit`'s first op
     params = load_params(Path("params.yaml"))
     config = load_model_config(model_config_path(Path("configs/models"), args.model))
     train = load_split(args.data, "train")

@@ -18,6 +18,9 @@ from pipeline.data.synth import synthesize
 from pipeline.data.waveforms import oscillator_phase, triangle
 from pipeline.train.layers import CausalQConv1D
 from pipeline.train.model import build_model
+from pipeline.train.training import pin_threads
+
+pin_threads()  # as a training process does, before TensorFlow's first op
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -189,6 +189,38 @@ def test_a_freshly_compiled_epoch_trains_to_the_same_weights(tmp_path, params_fi
         np.testing.assert_array_equal(first, second)
 
 
+TRAIN_TWO_STEPS = """
+import hashlib
+from pathlib import Path
+import numpy as np
+from pipeline.config import load_model_config, load_params
+from pipeline.train.training import _Restart, seed_everything
+params = load_params(Path("params.yaml"))
+config = load_model_config(Path("configs/models/fixed16_k3x7.yaml"))
+seed_everything(params.seed)
+window = 4 * config.receptive_field
+xs = np.random.default_rng(0).uniform(-1, 1, (2, 8, window, 3)).astype("float32")
+restart = _Restart(0, config, params.train, params.seed, window)
+restart.epoch(xs, np.tanh(3 * xs[..., :1]))
+print(hashlib.sha256(b"".join(w.tobytes() for w in restart.model.get_weights())).hexdigest())
+"""
+
+
+def test_training_does_not_depend_on_the_machines_core_count():
+    """TensorFlow gives a kernel one intra-op thread per core unless told otherwise, and
+    splits its float32 sums over them: two steps of the default stack, in processes told
+    they have 1 and 4 cores (TF_NUM_INTRAOP_THREADS), ended at different weights until
+    `seed_everything` pinned one thread."""
+    weights = []
+    for cores in ("1", "4"):
+        env = {**os.environ, "TF_NUM_INTRAOP_THREADS": cores}
+        done = subprocess.run([sys.executable, "-c", TRAIN_TWO_STEPS], cwd=ROOT, env=env,
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+        weights.append(done.stdout.split()[-1])
+    assert weights[0] == weights[1]
+
+
 def test_the_restart_with_the_lowest_validation_esr_is_kept(tmp_path, params_file,
                                                              models_dir):
     from pipeline.config import load_model_config

@@ -42,8 +42,22 @@ from pipeline.train.model import build_model
 HISTORY_KEYS = ("loss", "val_loss", "val_esr")
 
 
+def pin_threads() -> None:
+    """Give each TensorFlow kernel one thread, so that training does not depend on the
+    machine's core count: a kernel splits its float32 sums over its intra-op threads, one per
+    core by default, and a model trained with 1, 2, 4 or 8 of them came out different each
+    time (docs/training.md). Models training side by side still run at once: they use
+    inter-op threads, which change no sum. Must run before TensorFlow's first op."""
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+    except RuntimeError as error:
+        raise RuntimeError("TensorFlow ran an op with several intra-op threads before "
+                           "training: call training.pin_threads() first") from error
+
+
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and TensorFlow and make TensorFlow's kernels deterministic.
+    """Give TensorFlow's kernels one thread (`pin_threads`), seed Python, NumPy and
+    TensorFlow and make TensorFlow's kernels deterministic.
 
     Grappler, TensorFlow's graph optimiser, is turned off: its optimised graph of a compiled
     epoch differed from one compilation to the next (the same 256 steps from the same state
@@ -51,6 +65,7 @@ def seed_everything(seed: int) -> None:
     next, op determinism notwithstanding. Its arithmetic optimiser was the one at fault for
     the fixed-point default, but all of it goes, so that no other model need be checked; a
     step costs about a tenth more (`benchmarks/training_step.py`, docs/training.md)."""
+    pin_threads()
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
