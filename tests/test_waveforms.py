@@ -1,10 +1,16 @@
-"""The waveform formulas: phase alignment with the triangle, amplitude, crossfades."""
+"""The waveform formulas: phase alignment with the triangle, amplitude, crossfades; the same
+bits on every CPU."""
+
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from pipeline.data import waveforms
 from pipeline.data.synth import shaped_wave
+from tests.conftest import ROOT
 
 # Quarter points of one cycle: rising zero crossing, peak, falling zero crossing, trough.
 PHASES = np.array([0.0, 0.25, 0.5, 0.75])
@@ -95,3 +101,33 @@ def test_oscillator_phase_follows_a_glide():
     phase = waveforms.oscillator_phase(freq, 1000, 0.25)
     assert phase[0] == 0.25
     np.testing.assert_allclose(np.diff(phase), freq[:-1] / 1000)
+
+
+SYNTHESIS_DIGEST = """
+import hashlib
+from pathlib import Path
+
+from pipeline.config import load_params
+from pipeline.data import synth
+
+params = load_params(Path("params.yaml"))
+data, digest = params.data, hashlib.sha256()
+for _, core, target in synth.synthesize(data.synth, data.sample_rate, params.seed):
+    digest.update(core.tobytes() + target.tobytes())
+sweep = synth.sweep(params.validation.sweep, data.sample_rate, data.synth.band_limit)
+digest.update(sweep.inputs.tobytes() + sweep.target.tobytes())
+print(digest.hexdigest())
+"""
+
+
+def test_the_default_data_does_not_depend_on_numpys_cpu_dispatch():
+    """NumPy picks its float64 `power` by CPU (AVX-512 has one of its own, 5% of results a
+    last bit apart); synthesis must not, or a user's machine writes other data than ours.
+    Here a process without NumPy's AVX-512 paths (harmless where there are none) must
+    synthesise the default dataset and sweep to the same float64 bits."""
+    without_avx512 = "X86_V4 AVX512_ICL AVX512_SPR"
+    digests = {subprocess.run([sys.executable, "-c", SYNTHESIS_DIGEST], cwd=ROOT, check=True,
+                              capture_output=True, text=True,
+                              env={**os.environ, "NPY_DISABLE_CPU_FEATURES": disabled}
+                              ).stdout for disabled in ("", without_avx512)}
+    assert len(digests) == 1, digests

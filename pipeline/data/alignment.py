@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.data import waveforms
+from pipeline.data import libm, waveforms
 from pipeline.data.shapes import CORNERS
 
 MIN_LATENCY_SEARCH = 256
@@ -83,7 +83,7 @@ def reference_target(levelled: np.ndarray, e0: float, e1: float) -> np.ndarray:
     phase = np.where(rising, x / 4.0, 0.5 - x / 4.0)
     dt = np.zeros_like(phase)
     u, v = (e0 + 1.0) / 2.0, (e1 + 1.0) / 2.0
-    power = np.sin(np.array([1 - u, u, 1 - v, v]) * np.pi / 2)
+    power = libm.sin(np.array([1 - u, u, 1 - v, v]) * np.pi / 2)
     weights = {"sine": power[0] * power[2], "ramp": power[0] * power[3],
                "square": power[1] * power[3], "zigzag": power[1] * power[2]}
     return sum(w * waveforms.SHAPES[name](phase, dt, "none") for name, w in weights.items())

@@ -15,6 +15,7 @@ Every random draw of segment `i` of a split comes from its own generator seeded 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pipeline.config import SweepConfig, SynthConfig
-from pipeline.data import waveforms
+from pipeline.data import libm, waveforms
 from pipeline.data.dataset import Segment
 from pipeline.data.shapes import CORNERS, EDGES, SPLITS
 
@@ -42,16 +43,17 @@ def _draw_frequencies(
     rng: np.random.Generator, bands: list[tuple[float, float]], config: SynthConfig
 ) -> tuple[float, float]:
     """Start and end frequency inside one band, log-uniform; a glide with some probability."""
-    widths = np.array([np.log(high / low) for low, high in bands])
+    widths = np.array([math.log(high / low) for low, high in bands])
     low, high = bands[rng.choice(len(bands), p=widths / widths.sum())]
-    log_low, log_high = np.log2(low), np.log2(high)
+    log_low, log_high = math.log2(low), math.log2(high)
     start = rng.uniform(log_low, log_high)
     end = start
     if rng.random() < config.glide_probability:
         octaves = rng.uniform(-config.max_glide_octaves, config.max_glide_octaves)
         end = float(np.clip(start + octaves, log_low, log_high))
     # Clip in Hz too: 2**log2(f) can land a rounding error outside the band.
-    return float(np.clip(2.0**start, low, high)), float(np.clip(2.0**end, low, high))
+    return (float(np.clip(math.pow(2.0, start), low, high)),
+            float(np.clip(math.pow(2.0, end), low, high)))
 
 
 def plan_segments(config: SynthConfig, sample_rate: int, seed: int) -> list[Segment]:
@@ -91,7 +93,8 @@ def plan_segments(config: SynthConfig, sample_rate: int, seed: int) -> list[Segm
 
 def glide(freq_start: float, freq_end: float, samples: int) -> np.ndarray:
     """Per-sample frequency of an exponential glide (constant when start == end)."""
-    return freq_start * (freq_end / freq_start) ** (np.arange(samples) / max(samples - 1, 1))
+    return freq_start * libm.power(freq_end / freq_start,
+                                  np.arange(samples) / max(samples - 1, 1))
 
 
 def shaped_wave(shape: str, mix: float, phase: np.ndarray, dt: np.ndarray,

@@ -28,6 +28,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from pipeline.data import libm
+
 BandLimit = str  # "polyblep" or "none"
 
 
@@ -56,7 +58,7 @@ def polyblep(phase: np.ndarray, jump_phase: float, dt: np.ndarray) -> np.ndarray
 
 
 def sine(phase: np.ndarray, dt: np.ndarray, band_limit: BandLimit) -> np.ndarray:
-    return np.sin(2.0 * np.pi * phase)
+    return libm.sin(2.0 * np.pi * phase)
 
 
 def ramp(phase: np.ndarray, dt: np.ndarray, band_limit: BandLimit) -> np.ndarray:
@@ -88,4 +90,4 @@ SHAPES: dict[str, Callable[[np.ndarray, np.ndarray, BandLimit], np.ndarray]] = {
 
 def crossfade(first: np.ndarray, second: np.ndarray, mix: float) -> np.ndarray:
     """Constant-power crossfade: `mix` = 1 gives `first`, 0 gives `second`."""
-    return np.sin(mix * np.pi / 2) * first + np.sin((1.0 - mix) * np.pi / 2) * second
+    return libm.sin(mix * np.pi / 2) * first + libm.sin((1.0 - mix) * np.pi / 2) * second
