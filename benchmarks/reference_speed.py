@@ -13,6 +13,9 @@ import argparse
 import time
 from pathlib import Path
 
+import pipeline  # noqa: F401  (before TensorFlow: oneDNN off, as in the stages)
+
+# isort: split
 import numpy as np
 import tensorflow as tf
 from qkeras.utils import load_qmodel

@@ -15,6 +15,9 @@ import argparse
 import time
 from pathlib import Path
 
+import pipeline  # noqa: F401  (before TensorFlow: oneDNN off, as in the stages)
+
+# isort: split
 import keras
 import numpy as np
 import tensorflow as tf
