@@ -63,8 +63,8 @@ def main() -> None:
         result = training.train(config, recipe, train, validation, seed, verbose=False,
                                 float_twin=args.twin)
         seconds = time.perf_counter() - start
-        figures = {**inference.evaluate(result.model, test, skip),
-                   **inference.restart_spread(result, test, skip)}
+        figures = inference.evaluate(result.model, test, skip)
+        figures.update(inference.restart_spread(result, test, skip, figures["esr_corners"]))
         if result.float_twin is not None:
             figures["float_esr_corners"] = inference.evaluate(result.float_twin.model, test,
                                                               skip)["esr_corners"]

@@ -61,7 +61,8 @@ def main() -> None:
         client.log_batch(run_id, params=tracking.as_params(
             tracking.cost_params(from_qkeras(result.model))))
         summary = inference.evaluate(result.model, test_data, skip)
-        summary.update(inference.restart_spread(result, test_data, skip))
+        summary.update(inference.restart_spread(result, test_data, skip,
+                                                   summary["esr_corners"]))
         if result.float_twin is not None:
             twin = inference.evaluate(result.float_twin.model, test_data, skip)
             summary.update(float_esr_corners=twin["esr_corners"],

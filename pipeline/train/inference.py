@@ -62,12 +62,17 @@ def validation_metrics(model: keras.Model, data: SplitData, skip: int) -> dict[s
             "val_esr": esr(target, prediction)}
 
 
-def restart_spread(result: TrainResult, data: SplitData, skip: int) -> dict[str, float]:
+def restart_spread(result: TrainResult, data: SplitData, skip: int,
+                   kept_esr_corners: float) -> dict[str, float]:
     """Every restart's test `esr_corners` (`restart_<r>_esr_corners`) with their median,
-    min and max: what a difference between designs must exceed to mean something. Leaves
-    the model holding the kept restart's weights."""
+    min and max: what a difference between designs must exceed to mean something.
+    `kept_esr_corners` is the kept restart's, already measured on `data`; the others are
+    evaluated here. Leaves the model holding the kept restart's weights."""
     figures: dict[str, float] = {}
-    for restart in result.restarts:
+    for index, restart in enumerate(result.restarts):
+        if index == result.chosen:
+            figures[f"restart_{restart.restart}_esr_corners"] = kept_esr_corners
+            continue
         result.model.set_weights(restart.weights)
         figures[f"restart_{restart.restart}_esr_corners"] = evaluate(
             result.model, data, skip)["esr_corners"]
