@@ -3,7 +3,9 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # as pipeline/__init__.py: keras comes first
+# As pipeline/__init__.py does, for keras is imported first here.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 
 from pathlib import Path
 
