@@ -3,10 +3,10 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# As pipeline/__init__.py does, for keras is imported first here.
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 
+import pipeline  # noqa: F401  (before keras: its TensorFlow CPU settings, as in the stages)
+
+# isort: split
 from pathlib import Path
 
 import keras

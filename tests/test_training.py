@@ -207,15 +207,20 @@ print(hashlib.sha256(b"".join(w.tobytes() for w in restart.model.get_weights()))
 """
 
 
-def train_two_steps(**environment: str | None) -> str:
-    """The hash of the default stack's weights after two steps, in a process of its own
-    with `environment` changed (None: the variable unset)."""
+def run_script(script: str, **environment: str | None) -> list[str]:
+    """The words `script` prints, in a Python process of its own with `environment`
+    changed (None: the variable unset)."""
     env = {**os.environ, **environment}
     env = {key: value for key, value in env.items() if value is not None}
-    done = subprocess.run([sys.executable, "-c", TRAIN_TWO_STEPS], cwd=ROOT, env=env,
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout.split()[-1]
+    return done.stdout.split()
+
+
+def train_two_steps(**environment: str | None) -> str:
+    """The hash of the default stack's weights after two steps (`run_script`)."""
+    return run_script(TRAIN_TWO_STEPS, **environment)[-1]
 
 
 def test_training_does_not_depend_on_the_machines_core_count():
@@ -253,11 +258,7 @@ def test_tensorflows_onednn_kernels_stay_off_when_the_project_is_imported_first(
     """TensorFlow turns its oneDNN kernels on by itself on CPUs with AVX-512 VNNI or newer,
     and they sum in other orders: a process that imports the project before TensorFlow, as
     every stage does, keeps them off on any CPU unless the environment asks for them."""
-    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
-    done = subprocess.run([sys.executable, "-c", ONEDNN_ON], cwd=ROOT, env=env,
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["False"]
+    assert run_script(ONEDNN_ON, TF_ENABLE_ONEDNN_OPTS=None) == ["False"]
 
 
 def test_the_restart_with_the_lowest_validation_esr_is_kept(tmp_path, params_file,
