@@ -2,13 +2,15 @@
 compiled into one `tf.function` (what `pipeline.train.training` runs), and that compiled
 epoch with TensorFlow's graph optimiser, Grappler, on against off (`seed_everything` turns
 it off, for reproducible training; only its arithmetic optimiser made a compiled epoch
-differ between compilations).
+differ between compilations), and the quantised model's step against its float twin's
+(the same convolutions in float32: what QKeras's quantisers add), with the float twin's
+arithmetic rate, which bounds how cheap a training step can get.
 
     .venv/bin/python benchmarks/training_step.py --model fixed16_k3x7
 
 Prints the median milliseconds per step of `repeats` epochs each, and their ratios. The
-Grappler comparison alternates fresh compilations, `rounds` of each, so that a change in
-the machine's load falls on both.
+Grappler and float twin comparisons alternate fresh compilations, `rounds` of each, so that
+a change in the machine's load falls on all of them.
 """
 
 import argparse
@@ -70,17 +72,21 @@ def main() -> None:
     fit = median_ms_per_step(lambda: model.fit(inputs, targets, batch_size=batch, epochs=1,
                                                shuffle=False, verbose=0), steps, args.repeats)
     seed_everything(params.seed)
-    grappler = {"as trained": tf.config.optimizer.get_experimental_options(),
-                "fully on": {}, "arithmetic optimiser off": {"arithmetic_optimization": False}}
-    per_step: dict[str, list[float]] = {name: [] for name in grappler}
+    as_trained = tf.config.optimizer.get_experimental_options()
+    # name -> (Grappler options, quantised model)
+    settings = {"as trained": (as_trained, True), "fully on": ({}, True),
+                "arithmetic optimiser off": ({"arithmetic_optimization": False}, True),
+                "float twin": (as_trained, False)}
+    per_step: dict[str, list[float]] = {name: [] for name in settings}
     for _ in range(args.rounds):
-        for name, options in grappler.items():
+        for name, (options, quantized) in settings.items():
             # Read when a function is first compiled, so each restart gets its own setting.
             tf.config.optimizer.set_experimental_options({**FULLY_ON, **options})
-            restart = _Restart(0, config, params.train, params.seed, window)
+            restart = _Restart(0, config, params.train, params.seed, window, quantized)
             per_step[name].append(
                 median_ms_per_step(lambda r=restart: r.epoch(xs, ys), steps, args.repeats))
     medians = {name: float(np.median(times)) for name, times in per_step.items()}
+    twin = medians.pop("float twin")
     print(f"{args.model}, batch {batch} x {window} samples, {steps} steps per epoch, "
           f"median of {args.repeats} epochs:")
     print(f"  keras fit:                  {fit:.2f} ms/step")
@@ -89,6 +95,14 @@ def main() -> None:
     for name, median in medians.items():
         print(f"  Grappler {name + ':':<26} {median:.2f} ms/step, ratio to fully on "
               f"{median / medians['fully on']:.2f} (median of {args.rounds} compilations)")
+    # A step is the forward pass and two products of the same size backwards (the gradients
+    # of the inputs and of the kernels): three multiply-adds, six flops, per product.
+    products = sum(c.kernel_size * c.in_channels * c.out_channels
+                   for c in config.convolutions())
+    gflops = 6 * products * batch * window / (twin * 1e-3) / 1e9
+    print(f"  float twin (as trained):    {twin:.2f} ms/step, quantised / float "
+          f"{medians['as trained'] / twin:.2f}; {gflops:.1f} GFLOP/s in its convolutions "
+          f"({products} products per sample)")
 
 
 if __name__ == "__main__":
