@@ -61,6 +61,22 @@ def test_train_stage_stops_before_any_work(tmp_path, params_file):
     assert not out.exists() and not (tmp_path / "mlflow.db").exists()
 
 
+def test_train_stage_answers_a_bad_config_without_importing_tensorflow(tmp_path, params_file):
+    """TensorFlow, QKeras and MLflow take seconds to import: a config error comes first."""
+    models = tmp_path / "models"
+    write_yaml(models / "tiny.yaml", model_with(**{"layers.1.dilation": -2}))
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "pipeline.stages.train", "tiny", "--params",
+         str(params_file), "--models-dir", str(models), "--out", str(tmp_path / "trained")],
+        cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2
+    *imports, error = result.stderr.strip().splitlines()
+    assert error.startswith(f"error: {models / 'tiny.yaml'}: layers.1.dilation")
+    imported = {line.rsplit("|", 1)[-1].strip() for line in imports}
+    assert "pipeline.config" in imported
+    assert not imported & {"tensorflow", "keras", "qkeras", "mlflow"}
+
+
 def test_collect_stage_stops_before_any_work(tmp_path):
     params = write_yaml(tmp_path / "params.yaml", small_params(**{"data.synth.typo": 1}))
     out = tmp_path / "dataset"

@@ -7,26 +7,19 @@ and logs the same to an MLflow run named after the model, tagged with the sha256
 nothing that changes when the same weights are trained again.
 """
 
+import argparse
 import shutil
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import yaml
-from mlflow.tracking import MlflowClient
 
-from pipeline import tracking
-from pipeline.config import load_configs, model_config_path
+from pipeline.config import ModelConfig, Params, load_configs, model_config_path
 from pipeline.data.dataset import load_split, write_listening_wav
 from pipeline.data.shapes import SPLITS
 from pipeline.errors import run_stage
-from pipeline.evaluate import plots
-from pipeline.fixed.reader import from_qkeras
 from pipeline.outputs import check_file_output, check_output, staged_directory, write_json_atomic
 from pipeline.stages.common import model_arguments
-from pipeline.train import inference, training
-from pipeline.train.layers import custom_objects
-from pipeline.train.model import save_model
 
 STAGE = "train"
 
@@ -35,12 +28,28 @@ def main() -> None:
     args = model_arguments(__doc__, {"models-dir": "configs/models", "data": "data/dataset"},
                            {"out": "models/{model}", "metrics": "metrics/train/{model}.json"},
                            mlflow=True)
-    out, metrics_path = args.out, args.metrics
-
     # Both configs, checked against each other, before any data is read.
     params, (model_config,) = load_configs(args.params, args.models_dir, [args.model])
-    check_output(out, STAGE)
-    check_file_output(metrics_path)
+    check_output(args.out, STAGE)
+    check_file_output(args.metrics)
+    train_and_record(args, params, model_config)
+
+
+def train_and_record(args: argparse.Namespace, params: Params, model_config: ModelConfig) -> None:
+    """Train, evaluate and save the model, and log its MLflow run. TensorFlow, QKeras and
+    MLflow are imported here, after the configs were checked: they take 5 to 15 s, and a
+    bad config is answered without them."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from pipeline import tracking
+    from pipeline.evaluate import plots
+    from pipeline.fixed.reader import from_qkeras
+    from pipeline.train import inference, training
+    from pipeline.train.layers import custom_objects
+    from pipeline.train.model import save_model
+
+    out, metrics_path = args.out, args.metrics
     config_path = model_config_path(args.models_dir, args.model)
     train_data, validation_data, test_data = (load_split(Path(args.data), s) for s in SPLITS)
     skip = model_config.receptive_field - 1
