@@ -15,6 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import pipeline  # noqa: F401  (before TensorFlow: oneDNN off, as in the stages)
+
+# isort: split
 import numpy as np
 from qkeras.utils import load_qmodel
 from reference_speed import median_rate  # benchmarks/ is on the path when run as a script
