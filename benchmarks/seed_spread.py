@@ -11,7 +11,8 @@ scheme comparison means something only when it exceeds this spread (issue 19).
 `--set key=value` changes a `train` setting of params.yaml (YAML values).
 
 `--budget 2` doubles the training budget (epochs and warm-up): more budget should never give
-a worse median. The float twin is left out (`--twin` trains it too, beside each seed). Prints
+a worse median. The float twin is left out (`--twin` trains it too, beside each seed;
+`--float` trains it alone, in place of the quantised model). Prints
 one line per seed as it finishes (its training wall time too), then the summary; `--jsonl`
 appends every seed's figures to a file. Training gives each TensorFlow kernel one thread
 (`training.pin_threads`), as the train stage does: a seed trains here exactly as there, and
@@ -39,6 +40,8 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=1.0,
                         help="multiply train.epochs and train.warmup_epochs by this")
     parser.add_argument("--twin", action="store_true", help="train the float twin too")
+    parser.add_argument("--float", action="store_true", dest="float_only",
+                        help="train the float twin alone, in place of the quantised model")
     parser.add_argument("--models-dir", default="configs/models", type=Path)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="train settings to change, e.g. l2=0.0001 restarts=2")
@@ -56,12 +59,13 @@ def main() -> None:
     train, validation, test = (load_split(args.data, split) for split in SPLITS)
     skip = config.receptive_field - 1
     corners = []
-    print(f"{args.model}: {recipe.epochs} epochs ({recipe.warmup_epochs} of warm-up), "
+    kind = " (float twin alone)" if args.float_only else ""
+    print(f"{args.model}{kind}: {recipe.epochs} epochs ({recipe.warmup_epochs} of warm-up), "
           f"{recipe.restarts} restarts per seed, l2 {recipe.l2:g}, {recipe.loss} loss")
     for seed in args.seeds:
         start = time.perf_counter()
         result = training.train(config, recipe, train, validation, seed, verbose=False,
-                                float_twin=args.twin)
+                                float_twin=args.twin, quantized=not args.float_only)
         seconds = time.perf_counter() - start
         figures = inference.evaluate(result.model, test, skip)
         figures.update(inference.restart_spread(result, test, skip, figures["esr_corners"]))
@@ -78,7 +82,8 @@ def main() -> None:
               flush=True)
         if args.jsonl:
             with args.jsonl.open("a") as out:
-                out.write(json.dumps({"model": args.model, "budget": args.budget, "seed": seed,
+                out.write(json.dumps({"model": args.model, "float": args.float_only,
+                                      "budget": args.budget, "seed": seed,
                                       "seconds": seconds, **figures}) + "\n")
     median = float(np.median(corners))
     print(f"{args.model} x{args.budget:g} budget, {len(corners)} seeds: esr_corners median "

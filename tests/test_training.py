@@ -466,6 +466,15 @@ def test_the_float_twin_has_the_same_convolutions_in_float(tmp_path, params_file
     # bits (the tiny model's kernel format, 12 bits with 3 integer).
     kernel = twin.get_layer("qconv_0").get_weights()[0]
     assert np.any(kernel * 2**9 != np.round(kernel * 2**9))
+    # Alone (`seed_spread.py --float`), it trains to the same weights as beside the model.
+    alone = train(config, params.train, train_split, validation, params.seed, verbose=False,
+                  quantized=False)
+    assert not any("Q" in type(layer).__name__ for layer in alone.model.layers)
+    assert all(np.array_equal(a, b) for a, b in zip(alone.model.get_weights(),
+                                                     twin.get_weights(), strict=True))
+    with pytest.raises(ValueError, match="no float twin"):
+        train(config, params.train, train_split, validation, params.seed, verbose=False,
+              float_twin=True, quantized=False)
 
 
 def test_every_restarts_test_esr_is_reported_with_median_and_range(tmp_path, params_file,

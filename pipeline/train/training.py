@@ -254,14 +254,17 @@ class _Restart:
 
 def train(model_config: ModelConfig, train_config: TrainConfig, train_data: SplitData,
           validation_data: SplitData, seed: int, verbose: bool = True,
-          float_twin: bool = False) -> TrainResult:
+          float_twin: bool = False, quantized: bool = True) -> TrainResult:
     """Train `restarts` seeded initialisations side by side; return the one with the lowest
     validation ESR, its model holding its best-epoch weights. With `float_twin`, the float
     twin's restarts (`build_model(quantized=False)`, the same seeds) train beside them and
-    come back as the result's `float_twin`."""
+    come back as the result's `float_twin`; `quantized=False` trains the float twin alone,
+    to ask whether a spread over seeds is quantisation's."""
+    if float_twin and not quantized:
+        raise ValueError("a float model has no float twin")
     window = check_window(model_config, train_config, train_data)
     seed_everything(seed)
-    kinds = (True, False) if float_twin else (True,)
+    kinds = (True, False) if float_twin else (quantized,)
     restarts = [_Restart(i, model_config, train_config, seed, window, quantized)
                 for quantized in kinds for i in range(train_config.restarts)]
     results: list[RestartResult | None] = [None] * len(restarts)
