@@ -265,8 +265,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_data: Spli
     window = check_window(model_config, train_config, train_data)
     seed_everything(seed)
     kinds = (True, False) if float_twin else (quantized,)
-    restarts = [_Restart(i, model_config, train_config, seed, window, quantized)
-                for quantized in kinds for i in range(train_config.restarts)]
+    restarts = [_Restart(i, model_config, train_config, seed, window, kind)
+                for kind in kinds for i in range(train_config.restarts)]
     results: list[RestartResult | None] = [None] * len(restarts)
     failures: list[BaseException] = []
     stop = threading.Event()
