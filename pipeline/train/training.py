@@ -283,7 +283,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_data: Spli
 
     def work(slot: int, restart: _Restart) -> None:
         try:
-            label = "" if slot < train_config.restarts else "float twin "
+            label = "" if kinds[slot // train_config.restarts] else "float twin "
             results[slot] = restart.run(train_data, validation_data, reporter(label), stop)
         except BaseException as error:  # re-raised in the calling thread below
             failures.append(error)
