@@ -1,8 +1,11 @@
 """Train a quantised QKeras WaveNet waveshaper and carry it to an FPGA through hls4ml.
 
 Two settings of TensorFlow's CPU kernels, made here (unless the environment already says)
-before any module of the project can import TensorFlow, so that training sums in the same
-order on every x86-64 CPU with AVX2 (docs/training.md, "Training figures on your machine"):
+before any module of the project can import TensorFlow, so that training runs the same
+instructions on every x86-64 CPU with AVX2 (docs/training.md, "Training figures on your
+machine"). Where a long sum is sliced still follows the cache sizes the CPU reports, so
+the same config trains the same weights on one machine, not on every CPU ("But not the
+same slices on every CPU", there).
 
 - oneDNN's own kernels stay off (TF_ENABLE_ONEDNN_OPTS=0). TensorFlow turns them on by
   itself on CPUs with AVX-512 VNNI or newer; they sum in other orders than its default
