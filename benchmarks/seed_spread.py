@@ -39,9 +39,10 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5])
     parser.add_argument("--budget", type=float, default=1.0,
                         help="multiply train.epochs and train.warmup_epochs by this")
-    parser.add_argument("--twin", action="store_true", help="train the float twin too")
-    parser.add_argument("--float", action="store_true", dest="float_only",
-                        help="train the float twin alone, in place of the quantised model")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--twin", action="store_true", help="train the float twin too")
+    which.add_argument("--float", action="store_true", dest="float_only",
+                       help="train the float twin alone, in place of the quantised model")
     parser.add_argument("--models-dir", default="configs/models", type=Path)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="train settings to change, e.g. l2=0.0001 restarts=2")
